@@ -1,0 +1,120 @@
+"""The `synth-reward` command line: thin commands that delegate to library functions.
+
+Every `SynthRewardError` is caught here and printed as one line; usage errors exit 2.
+`synth-reward "make the humanoid kneel"` is shorthand for `synth-reward run "..."`.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from synth_reward.errors import SynthRewardError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Turn a sentence into reward code, vet it, and prove it by training MuJoCo robots.",
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+@app.command("envs")
+def envs_command(
+    name: Annotated[str | None, typer.Argument(help="Morphology to describe (omit to list all).")] = None,
+    steps: Annotated[int, typer.Option(help="With no NAME: step each env this many random steps as a demo.")] = 0,
+) -> None:
+    """List the morphologies, or print one morphology's State description (what reward code can read)."""
+    from synth_reward.envs import describe_state, get_morphology, list_morphologies
+
+    if name is not None:
+        console.print(describe_state(get_morphology(name)), markup=False, highlight=False)
+        return
+    table = Table("morphology", "bodies", "joints", "actuators", "obs", "dt (s)", "source")
+    for morph in list_morphologies():
+        layout = morph.layout()
+        table.add_row(
+            morph.name,
+            str(len(layout.body_names)),
+            str(len(layout.joint_names)),
+            str(layout.num_actions),
+            str(morph.obs_size()),
+            f"{morph.dt:.3f}",
+            morph.source,
+        )
+    console.print(table)
+    if steps > 0:
+        _demo_steps(steps)
+
+
+def _demo_steps(steps: int) -> None:
+    """Step every morphology with random actions and print the measured rate."""
+    import time
+
+    import torch
+
+    from synth_reward.envs import BatchedEnv, list_morphologies
+
+    for morph in list_morphologies():
+        env = BatchedEnv(morph, num_envs=8, seed=0)
+        env.reset()
+        start = time.perf_counter()
+        for _ in range(steps):
+            env.step(torch.rand(env.num_envs, env.num_actions) * 2 - 1)
+        rate = steps * env.num_envs / (time.perf_counter() - start)
+        console.print(f"{morph.name:>13}: stepped 8 envs x {steps} steps, {rate:,.0f} env-steps/s")
+        env.close()
+
+
+@app.command("tasks")
+def tasks_command(
+    suite: Annotated[str | None, typer.Option(help="Only this suite (name or path to a suite file).")] = None,
+) -> None:
+    """List the built-in task suites and their tasks."""
+    from synth_reward.envs import list_suites, load_suite
+
+    suites = [load_suite(suite)] if suite else [load_suite(name) for name in list_suites()]
+    for s in suites:
+        table = Table("task", "morphology", "steps", "termination", "human reward", "instruction",
+                      title=f"suite {s.name}: {s.description}", title_justify="left")
+        for task in s.tasks:
+            table.add_row(task.id, task.morphology, str(task.episode_length), task.termination,
+                          task.human_reward or "-", task.instruction)
+        console.print(table)
+
+
+def main() -> None:
+    """Entry point: route a bare instruction to `run`, map errors to one line and an exit code."""
+    argv = sys.argv[1:]
+    commands = {c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands}
+    if argv and not argv[0].startswith("-") and argv[0] not in commands and "run" in commands:
+        argv = ["run", *argv]
+    try:
+        app(args=argv, standalone_mode=False)
+    except SynthRewardError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # click usage errors arrive as click.exceptions.*
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(2)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(130)
+        raise
+
+
+if __name__ == "__main__":
+    main()
