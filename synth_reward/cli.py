@@ -34,7 +34,7 @@ def envs_command(
     from synth_reward.envs import describe_state, get_morphology, list_morphologies
 
     if name is not None:
-        console.print(describe_state(get_morphology(name)), markup=False, highlight=False)
+        console.print(describe_state(get_morphology(name)), markup=False, highlight=False, soft_wrap=True)
         return
     table = Table("morphology", "bodies", "joints", "actuators", "obs", "dt (s)", "source")
     for morph in list_morphologies():
@@ -81,12 +81,20 @@ def tasks_command(
 
     suites = [load_suite(suite)] if suite else [load_suite(name) for name in list_suites()]
     for s in suites:
-        table = Table("task", "morphology", "steps", "termination", "human reward", "instruction",
-                      title=f"suite {s.name}: {s.description}", title_justify="left")
+        table = Table(title=f"suite {s.name}: {s.description}", title_justify="left")
+        table.add_column("task", no_wrap=True)
+        for column in ("morphology", "steps", "termination", "human reward"):
+            table.add_column(column)
+        table.add_column("instruction", ratio=1)
         for task in s.tasks:
             table.add_row(task.id, task.morphology, str(task.episode_length), task.termination,
                           task.human_reward or "-", task.instruction)
         console.print(table)
+
+
+from synth_reward.sandbox.cli import check_command  # noqa: E402 (kept next to the other commands)
+
+app.command("check")(check_command)
 
 
 def main() -> None:

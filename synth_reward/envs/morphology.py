@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -123,10 +124,25 @@ def _compile(path: Path) -> mujoco.MjModel:
     if not path.is_file():
         raise UsageError(f"MJCF file not found: {path}")
     try:
-        return mujoco.MjModel.from_xml_path(str(path))
+        text = path.read_text()
+        total_mass = re.search(r'settotalmass="([^"]+)"', text)
+        if total_mass is None:
+            return mujoco.MjModel.from_xml_path(str(path))
+        # MuJoCo deprecates the settotalmass attribute and logs a warning to MUJOCO_LOG.TXT in the
+        # working folder; do exactly what it suggests instead (same model, tested against Gymnasium).
+        model = mujoco.MjModel.from_xml_string(text.replace(total_mass.group(0), ""), _assets(path.parent))
+        data = mujoco.MjData(model)
+        mujoco.mj_setTotalmass(model, float(total_mass.group(1)))
+        mujoco.mj_setConst(model, data)
+        return model
     except ValueError as exc:  # mujoco reports compile errors as ValueError
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unknown error"
         raise UsageError(f"MJCF file {path} does not compile: {first}") from None
+
+
+def _assets(folder: Path) -> dict[str, bytes]:
+    """Files beside an MJCF (meshes, includes), for compiling it from a string."""
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file() and p.suffix != ".xml"}
 
 
 @functools.cache

@@ -15,6 +15,8 @@ Conventions (checked against MuJoCo in tests/test_state.py):
 - quaternions are w-first (w, x, y, z), as MuJoCo stores them (`xquat`).
 - `rot` maps body coordinates to world coordinates: world_vec = rot @ body_vec.
 - velocities are in the world frame; linear velocity is that of the body frame's origin.
+- after a step, body poses and velocities are those MuJoCo computed at the start of the
+  last physics substep while qpos/qvel are after it (mj_step's order, as in Gymnasium).
 - contact force is the net force that contacts exert ON the body (floor pushing up is +z).
 """
 
@@ -31,6 +33,7 @@ RAW_FIELDS = (
     "qpos", "qvel", "xpos", "xquat", "xmat", "xipos", "subtree_com", "cvel", "cfrc_ext",
     "cinert", "qfrc_actuator", "actuator_force", "time",
 )
+# "time" is the backend's own clock (it runs on across episodes); State.time is the episode's.
 """mjData fields (batched, world body included) a backend hands to State. Same names as MuJoCo's."""
 
 
@@ -87,7 +90,7 @@ class Body:
 
     @property
     def prev_pos(self) -> torch.Tensor:
-        """(N, 3) m, world frame: pos one control step earlier (equals pos on an episode's first step)."""
+        """(N, 3) m, world frame: pos one control step earlier (equals pos right after a reset)."""
         return self._state.prev_body_pos[:, self._i]
 
 
@@ -106,6 +109,11 @@ class Joint:
     def vel(self) -> torch.Tensor:
         """(N,) rad/s (hinge) or m/s (slide): joint velocity."""
         return self._state.joint_vel[:, self._i]
+
+    @property
+    def prev_pos(self) -> torch.Tensor:
+        """(N,) rad or m: pos one control step earlier (equals pos right after a reset)."""
+        return self._state.prev_joint_pos[:, self._i]
 
     @property
     def low(self) -> float:
@@ -132,6 +140,7 @@ class State:
         step: torch.Tensor,
         prev_xpos: torch.Tensor,
         prev_com: torch.Tensor,
+        prev_qpos: torch.Tensor,
         dt: float,
         dtype: torch.dtype = torch.float32,
     ) -> None:
@@ -139,6 +148,7 @@ class State:
         self._raw = {k: raw[k].to(dtype=dtype, copy=True) for k in RAW_FIELDS}
         self._prev_xpos = prev_xpos.to(dtype=dtype, copy=True)
         self._prev_com = prev_com.to(dtype=dtype, copy=True)
+        self._prev_qpos = prev_qpos.to(dtype=dtype, copy=True)
         self._step = step.clone()
         self._dt = dt
         n = self._raw["qpos"].shape[0]
@@ -202,10 +212,10 @@ class State:
             raise KeyError(f"unknown joint {name!r}; joints: {', '.join(self.layout.joint_names)}") from None
 
     # ---- time --------------------------------------------------------------------------
-    @property
+    @functools.cached_property
     def time(self) -> torch.Tensor:
-        """(N,) s: simulated time since the episode started."""
-        return self._raw["time"]
+        """(N,) s: simulated time since the episode started (step * dt)."""
+        return self._step.to(self._raw["qpos"].dtype) * self._dt
 
     @property
     def step(self) -> torch.Tensor:
@@ -255,7 +265,7 @@ class State:
 
     @property
     def prev_body_pos(self) -> torch.Tensor:
-        """(N, B, 3) m, world frame: body_pos one control step earlier (equal to body_pos on an episode's first step)."""
+        """(N, B, 3) m, world frame: body_pos one control step earlier (equal to body_pos right after a reset)."""
         return self._prev_xpos[:, 1:]
 
     # ---- joints ------------------------------------------------------------------------
@@ -268,6 +278,11 @@ class State:
     def joint_vel(self) -> torch.Tensor:
         """(N, J) rad/s or m/s: velocity of every hinge and slide joint."""
         return self._raw["qvel"][:, list(self.layout.joint_dof_index)]
+
+    @functools.cached_property
+    def prev_joint_pos(self) -> torch.Tensor:
+        """(N, J) rad or m: joint_pos one control step earlier (equal to joint_pos right after a reset)."""
+        return self._prev_qpos[:, list(self.layout.joint_qpos_index)]
 
     @property
     def qpos(self) -> torch.Tensor:
@@ -294,7 +309,7 @@ class State:
 
     @property
     def prev_com_pos(self) -> torch.Tensor:
-        """(N, 3) m, world frame: com_pos one control step earlier (equal to com_pos on an episode's first step)."""
+        """(N, 3) m, world frame: com_pos one control step earlier (equal to com_pos right after a reset)."""
         return self._prev_com
 
     @property
@@ -321,13 +336,13 @@ class State:
         """A State holding only the selected environments (for per-environment analysis)."""
         raw = {k: v[indices] for k, v in self._raw.items()}
         return State(self.layout, raw, self._step[indices], self._prev_xpos[indices], self._prev_com[indices],
-                     self._dt, dtype=self._raw["qpos"].dtype)
+                     self._prev_qpos[indices], self._dt, dtype=self._raw["qpos"].dtype)
 
     def to(self, device: torch.device | str) -> State:
         """A copy on another device."""
         raw = {k: v.to(device) for k, v in self._raw.items()}
         return State(self.layout, raw, self._step.to(device), self._prev_xpos.to(device),
-                     self._prev_com.to(device), self._dt, dtype=self._raw["qpos"].dtype)
+                     self._prev_com.to(device), self._prev_qpos.to(device), self._dt, dtype=self._raw["qpos"].dtype)
 
 
 STATE_ATTRIBUTES: frozenset[str] = frozenset(

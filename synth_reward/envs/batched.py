@@ -1,0 +1,239 @@
+"""BatchedEnv: N environments of one morphology stepped together over torch tensors.
+
+This is the one interface everything above the physics uses (trainer, adapters,
+sandbox probe). A backend (CPU: native mujoco; GPU: MuJoCo Warp) only moves physics
+and hands back raw mjData fields; episodes, resets, observations, rewards and success
+checks live here, so they behave the same on every backend.
+
+`step` calls the reward, termination and success functions on the post-step state,
+*before* finished environments are reset, then resets them (Gymnasium's "next-step"
+autoreset is not used: the returned obs of a finished env is already its next
+episode's first obs, and `final_obs` holds the last obs of the finished episode).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from synth_reward.envs.morphology import Morphology, get_morphology
+from synth_reward.envs.state import RAW_FIELDS, State
+
+RewardFn = Callable[[State, torch.Tensor], tuple[torch.Tensor, dict[str, torch.Tensor]]]
+"""compute_reward(state, action) -> (reward (N,), {name: (N,)})"""
+CheckFn = Callable[[State], torch.Tensor]
+"""success(state) -> bool (N,); also the type of termination rules."""
+
+
+class StepResult(NamedTuple):
+    obs: torch.Tensor
+    """(N, obs_dim) observation after the step; for finished envs, the first obs of the next episode."""
+    reward: torch.Tensor
+    """(N,) the reward function's total (zeros without a reward function)."""
+    terminated: torch.Tensor
+    """(N,) bool: the episode ended by the termination rule or a physics blow-up."""
+    truncated: torch.Tensor
+    """(N,) bool: the episode hit its time limit (and did not terminate)."""
+    terms: dict[str, torch.Tensor]
+    """Named reward components, (N,) each."""
+    success: torch.Tensor
+    """(N,) bool: the success check on this step (all False without a check)."""
+    final_obs: torch.Tensor
+    """(N, obs_dim) observation before any reset (for value bootstrapping at truncation)."""
+    state: State
+    """The post-step state before any reset (what reward and success were computed on)."""
+    episodes: EpisodeStats | None
+    """Statistics of the episodes that ended on this step, or None if none did."""
+
+
+class EpisodeStats(NamedTuple):
+    """Per finished episode (K of them): returns, lengths, success and term sums."""
+
+    env_ids: torch.Tensor
+    """(K,) which envs finished."""
+    returns: torch.Tensor
+    lengths: torch.Tensor
+    success_fraction: torch.Tensor
+    """(K,) fraction of the episode's steps on which the success check held."""
+    terminated: torch.Tensor
+    unstable: torch.Tensor
+    """(K,) bool: ended by a physics blow-up."""
+    term_sums: dict[str, torch.Tensor]
+
+
+class BatchedEnv:
+    """N environments of one morphology. `reward_fn`, `success_fn`, `termination_fn` are optional."""
+
+    def __init__(
+        self,
+        morphology: str | Morphology,
+        num_envs: int,
+        *,
+        episode_length: int = 1000,
+        reward_fn: RewardFn | None = None,
+        success_fn: CheckFn | None = None,
+        termination_fn: CheckFn | None = None,
+        seed: int | None = None,
+        backend: str = "cpu",
+        num_threads: int | None = None,
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        self.morphology = get_morphology(morphology)
+        self.layout = self.morphology.layout()
+        self.num_envs = num_envs
+        self.episode_length = episode_length
+        self.reward_fn, self.success_fn, self.termination_fn = reward_fn, success_fn, termination_fn
+        self.dtype = dtype
+        model = self.morphology.model()
+        if backend == "cpu":
+            from synth_reward.envs.cpu import CpuBackend
+
+            self.backend = CpuBackend(model, num_envs, self.morphology.frame_skip, num_threads, self._raw_fields())
+        else:
+            from synth_reward.errors import UsageError
+
+            raise UsageError(f"unknown backend {backend!r}; choose one of: cpu")
+        self.device = self.backend.device
+        self.dt = self.morphology.dt
+        self.init_qpos = model.qpos0.copy()
+        self.init_qvel = np.zeros(model.nv)
+        self.num_actions = model.nu
+        self.action_low = torch.tensor(model.actuator_ctrlrange[:, 0], dtype=dtype)
+        self.action_high = torch.tensor(model.actuator_ctrlrange[:, 1], dtype=dtype)
+        self.num_obs = self.morphology.obs_size()
+        self.rng = np.random.default_rng(seed)
+        n, dev = num_envs, self.device
+        self.episode_step = torch.zeros(n, dtype=torch.int64, device=dev)
+        self.episode_count = torch.zeros(n, dtype=torch.int64, device=dev)
+        self._return = torch.zeros(n, dtype=torch.float64, device=dev)
+        self._success_steps = torch.zeros(n, dtype=torch.int64, device=dev)
+        self._term_sums: dict[str, torch.Tensor] = {}
+        self._prev_xpos = self.backend.raw()["xpos"].clone()
+        self._prev_com = self.backend.raw()["subtree_com"][:, 0].clone()
+        self._prev_qpos = self.backend.raw()["qpos"].clone()
+        self.reset()
+
+    def _raw_fields(self) -> tuple[str, ...]:
+        """The mjData fields to copy each step: what State reads, plus what the observation needs."""
+        optional = {"cinert", "qfrc_actuator"}
+        return tuple(f for f in RAW_FIELDS if f not in optional or f in self.morphology.obs_extras)
+
+    # ---- resets ------------------------------------------------------------------------
+    def reset(self, seed: int | None = None) -> torch.Tensor:
+        """Reset every env (new episode, Gymnasium's reset noise); returns the observation."""
+        if seed is not None:
+            self.rng = np.random.default_rng(seed)
+        self.reset_envs(torch.ones(self.num_envs, dtype=torch.bool))
+        return self.observe()
+
+    def reset_envs(self, mask: torch.Tensor) -> None:
+        """Reset the envs where mask (N,) is True; the others are untouched."""
+        ids = torch.nonzero(mask.cpu(), as_tuple=False).flatten().numpy()
+        if len(ids) == 0:
+            return
+        scale, m = self.morphology.reset_noise_scale, len(ids)
+        qpos = self.init_qpos + self.rng.uniform(-scale, scale, size=(m, self.layout.nq))
+        if self.morphology.reset_qvel_noise == "normal":
+            qvel = self.init_qvel + scale * self.rng.standard_normal((m, self.layout.nv))
+        else:
+            qvel = self.init_qvel + self.rng.uniform(-scale, scale, size=(m, self.layout.nv))
+        self.set_state(qpos, qvel, ids)
+
+    def set_state(self, qpos: np.ndarray, qvel: np.ndarray, env_ids: np.ndarray | None = None) -> None:
+        """Start new episodes in env_ids (default: all) from exactly these qpos/qvel (no noise)."""
+        ids = np.arange(self.num_envs) if env_ids is None else np.asarray(env_ids)
+        self.backend.set_state(ids, np.atleast_2d(qpos), np.atleast_2d(qvel))
+        t = torch.as_tensor(ids, device=self.device)
+        raw = self.backend.raw()
+        self._prev_xpos[t] = raw["xpos"][t]
+        self._prev_com[t] = raw["subtree_com"][t, 0]
+        self._prev_qpos[t] = raw["qpos"][t]
+        self.episode_step[t] = 0
+        self._return[t] = 0
+        self._success_steps[t] = 0
+        for v in self._term_sums.values():
+            v[t] = 0
+
+    # ---- reading -----------------------------------------------------------------------
+    @property
+    def state(self) -> State:
+        """A snapshot State of the current physics."""
+        return State(self.layout, self.backend.raw(), self.episode_step, self._prev_xpos, self._prev_com,
+                     self._prev_qpos, self.dt, self.dtype)
+
+    def observe(self) -> torch.Tensor:
+        """(N, obs_dim) the proprioceptive observation (Gymnasium v5's, by default)."""
+        raw, morph = self.backend.raw(), self.morphology
+        qvel = raw["qvel"]
+        if morph.obs_qvel_clip is not None:
+            qvel = qvel.clamp(-morph.obs_qvel_clip, morph.obs_qvel_clip)
+        parts = [raw["qpos"][:, morph.obs_skip_qpos:], qvel]
+        for extra in morph.obs_extras:
+            value = raw[extra][:, 6:] if extra == "qfrc_actuator" else raw[extra][:, 1:].flatten(1)
+            if extra == "cfrc_ext" and morph.obs_cfrc_clip is not None:
+                value = value.clamp(-morph.obs_cfrc_clip, morph.obs_cfrc_clip)
+            parts.append(value)
+        return torch.cat(parts, dim=1).to(self.dtype)
+
+    # ---- stepping ----------------------------------------------------------------------
+    def step(self, action: torch.Tensor) -> StepResult:
+        """Advance every env one control step (frame_skip physics steps) and autoreset finished ones."""
+        if action.shape != (self.num_envs, self.num_actions):
+            raise ValueError(f"action must have shape ({self.num_envs}, {self.num_actions}), got {tuple(action.shape)}")
+        raw = self.backend.raw()
+        self._prev_xpos.copy_(raw["xpos"])
+        self._prev_com.copy_(raw["subtree_com"][:, 0])
+        self._prev_qpos.copy_(raw["qpos"])
+        self.backend.step(action)
+        self.episode_step += 1
+        state = self.state
+        obs = self.observe()
+        n = self.num_envs
+        if self.reward_fn is not None:
+            reward, terms = self.reward_fn(state, action.to(self.dtype))
+        else:
+            reward, terms = torch.zeros(n, dtype=self.dtype, device=self.device), {}
+        success = (self.success_fn(state).to(torch.bool) if self.success_fn is not None
+                   else torch.zeros(n, dtype=torch.bool, device=self.device))
+        unstable = self.backend.unstable().to(self.device) | ~torch.isfinite(obs).all(dim=1)
+        terminated = unstable.clone()
+        if self.termination_fn is not None:
+            terminated |= self.termination_fn(state).to(torch.bool)
+        truncated = (self.episode_step >= self.episode_length) & ~terminated
+        self._return += reward.to(torch.float64)
+        self._success_steps += success.to(torch.int64)
+        for name, value in terms.items():
+            self._term_sums.setdefault(name, torch.zeros(n, dtype=torch.float64, device=self.device))
+            self._term_sums[name] += value.to(torch.float64)
+        done = terminated | truncated
+        episodes = None
+        if bool(done.any()):
+            ids = torch.nonzero(done, as_tuple=False).flatten()
+            lengths = self.episode_step[ids].clone()
+            episodes = EpisodeStats(
+                env_ids=ids,
+                returns=self._return[ids].clone(),
+                lengths=lengths,
+                success_fraction=self._success_steps[ids].double() / lengths.double(),
+                terminated=terminated[ids],
+                unstable=unstable[ids],
+                term_sums={k: v[ids].clone() for k, v in self._term_sums.items()},
+            )
+            self.episode_count[ids] += 1
+            self.reset_envs(done)
+            next_obs = self.observe()
+        else:
+            next_obs = obs
+        return StepResult(next_obs, reward, terminated, truncated, terms, success, obs, state, episodes)
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def __enter__(self) -> BatchedEnv:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
