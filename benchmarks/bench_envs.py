@@ -34,7 +34,9 @@ def raw_rate(name: str, num_envs: int, steps: int, threads: int) -> float:
     mujoco.mj_getState(model, d, state0[0], mujoco.mjtState.mjSTATE_FULLPHYSICS)
     state0[:] = state0[0]
     rng = np.random.default_rng(0)
-    control = np.repeat(rng.uniform(-0.4, 0.4, (num_envs, steps, model.nu)), morph.frame_skip, axis=1)
+    control = np.repeat(
+        rng.uniform(-0.4, 0.4, (num_envs, steps, model.nu)), morph.frame_skip, axis=1
+    )
     with rollout.Rollout(nthread=threads) as r:
         r.rollout([model] * num_envs, datas, state0, control)  # warm-up
         start = time.perf_counter()
@@ -68,20 +70,28 @@ def gym_rate(name: str, steps: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--envs", type=int, default=32)
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--morphologies", nargs="+", default=["humanoid", "half_cheetah"])
     args = parser.parse_args()
     torch.set_num_threads(1)
-    print(f"N={args.envs} envs, {args.steps} control steps, {args.threads} threads, {os.cpu_count()} cores")
-    print(f"{'morphology':>13} {'raw/s':>9} {'batched/s':>10} {'gym/s':>8} {'batched/raw':>12} {'batched/gym':>12}")
+    print(
+        f"N={args.envs} envs, {args.steps} control steps, {args.threads} threads, {os.cpu_count()} cores"
+    )
+    print(
+        f"{'morphology':>13} {'raw/s':>9} {'batched/s':>10} {'gym/s':>8} {'batched/raw':>12} {'batched/gym':>12}"
+    )
     for name in args.morphologies:
         raw = raw_rate(name, args.envs, args.steps, args.threads)
         batched = batched_rate(name, args.envs, args.steps, args.threads)
         single = gym_rate(name, args.steps * 5)
-        print(f"{name:>13} {raw:>9,.0f} {batched:>10,.0f} {single:>8,.0f} {batched / raw:>12.2f} {batched / single:>12.2f}")
+        print(
+            f"{name:>13} {raw:>9,.0f} {batched:>10,.0f} {single:>8,.0f} {batched / raw:>12.2f} {batched / single:>12.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -7,10 +7,12 @@ Every `SynthRewardError` is caught here and printed as one line; usage errors ex
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from synth_reward.errors import SynthRewardError
@@ -27,14 +29,36 @@ err_console = Console(stderr=True)
 
 @app.command("envs")
 def envs_command(
-    name: Annotated[str | None, typer.Argument(help="Morphology to describe (omit to list all).")] = None,
-    steps: Annotated[int, typer.Option(help="With no NAME: step each env this many random steps as a demo.")] = 0,
+    name: Annotated[
+        str | None, typer.Argument(help="Morphology to describe (omit to list all).")
+    ] = None,
+    steps: Annotated[
+        int, typer.Option(help="With no NAME: step each env this many random steps as a demo.")
+    ] = 0,
+    morphologies: Annotated[
+        Path | None,
+        typer.Option(
+            help="A YAML file of extra morphologies (same format as synth_reward/envs/morphologies.yaml).",
+            envvar="SYNTH_REWARD_MORPHOLOGIES",
+        ),
+    ] = None,
 ) -> None:
     """List the morphologies, or print one morphology's State description (what reward code can read)."""
-    from synth_reward.envs import describe_state, get_morphology, list_morphologies
+    from synth_reward.envs import (
+        describe_state,
+        get_morphology,
+        list_morphologies,
+        load_morphologies,
+    )
 
+    list_morphologies()
+    if morphologies is not None:
+        for morph in load_morphologies(morphologies):
+            morph.model()  # compile now, so a broken MJCF is reported here
     if name is not None:
-        console.print(describe_state(get_morphology(name)), markup=False, highlight=False, soft_wrap=True)
+        console.print(
+            describe_state(get_morphology(name)), markup=False, highlight=False, soft_wrap=True
+        )
         return
     table = Table("morphology", "bodies", "joints", "actuators", "obs", "dt (s)", "source")
     for morph in list_morphologies():
@@ -74,7 +98,9 @@ def _demo_steps(steps: int) -> None:
 
 @app.command("tasks")
 def tasks_command(
-    suite: Annotated[str | None, typer.Option(help="Only this suite (name or path to a suite file).")] = None,
+    suite: Annotated[
+        str | None, typer.Option(help="Only this suite (name or path to a suite file).")
+    ] = None,
 ) -> None:
     """List the built-in task suites and their tasks."""
     from synth_reward.envs import list_suites, load_suite
@@ -87,8 +113,14 @@ def tasks_command(
             table.add_column(column)
         table.add_column("instruction", ratio=1)
         for task in s.tasks:
-            table.add_row(task.id, task.morphology, str(task.episode_length), task.termination,
-                          task.human_reward or "-", task.instruction)
+            table.add_row(
+                task.id,
+                task.morphology,
+                str(task.episode_length),
+                task.termination,
+                task.human_reward or "-",
+                task.instruction,
+            )
         console.print(table)
 
 
@@ -100,13 +132,17 @@ app.command("check")(check_command)
 def main() -> None:
     """Entry point: route a bare instruction to `run`, map errors to one line and an exit code."""
     argv = sys.argv[1:]
-    commands = {c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands}
+    commands = {
+        c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands
+    }
     if argv and not argv[0].startswith("-") and argv[0] not in commands and "run" in commands:
         argv = ["run", *argv]
     try:
         app(args=argv, standalone_mode=False)
     except SynthRewardError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        err_console.print(
+            f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
+        )
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

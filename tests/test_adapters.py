@@ -22,7 +22,9 @@ def upright_reward(state, action):
 
 def test_gymnasium_and_sb3_checkers_pass() -> None:
     for task_id in ("gym/HalfCheetah-v5", "humanoid/kneel"):
-        env = GymEnv(get_task(task_id), reward_fn=upright_reward if task_id == "humanoid/kneel" else None)
+        env = GymEnv(
+            get_task(task_id), reward_fn=upright_reward if task_id == "humanoid/kneel" else None
+        )
         gym_check_env(env, skip_render_check=True)
         sb3_check_env(env)
         _, reward, *_ = env.step(env.action_space.sample())
@@ -45,7 +47,10 @@ def test_vector_env_autoreset_reports_final_obs() -> None:
 
 
 def test_sb3_ppo_trains_on_a_synthesized_reward() -> None:
-    venv = VecCheckNan(SB3VecEnv(get_task("humanoid/kneel"), 8, reward_fn=upright_reward, seed=0), raise_exception=True)
+    venv = VecCheckNan(
+        SB3VecEnv(get_task("humanoid/kneel"), 8, reward_fn=upright_reward, seed=0),
+        raise_exception=True,
+    )
     model = PPO("MlpPolicy", venv, n_steps=256, batch_size=512, n_epochs=2, seed=0, device="cpu")
     model.learn(4096)
     assert model.num_timesteps >= 4096

@@ -26,7 +26,9 @@ def test_physics_and_observation_match_gymnasium(name: str) -> None:
         raw = env.backend.raw()
         np.testing.assert_allclose(raw["qpos"][2].numpy(), genv.data.qpos, rtol=0, atol=1e-9)
         np.testing.assert_allclose(raw["qvel"][2].numpy(), genv.data.qvel, rtol=0, atol=1e-9)
-        np.testing.assert_allclose(raw["cfrc_ext"][2].numpy(), genv.data.cfrc_ext, rtol=0, atol=1e-7)
+        np.testing.assert_allclose(
+            raw["cfrc_ext"][2].numpy(), genv.data.cfrc_ext, rtol=0, atol=1e-7
+        )
         np.testing.assert_allclose(out.final_obs[2].numpy(), gobs, rtol=0, atol=1e-7)
     assert env.num_obs == genv.observation_space.shape[0]
     assert env.dt == pytest.approx(genv.dt)
@@ -54,7 +56,14 @@ def test_autoreset_on_truncation_reports_episode() -> None:
         calls.append(state.step.clone())
         return torch.ones(state.num_envs), {"one": torch.ones(state.num_envs)}
 
-    env = BatchedEnv("half_cheetah", 2, episode_length=3, reward_fn=reward, success_fn=lambda s: s.step >= 2, seed=1)
+    env = BatchedEnv(
+        "half_cheetah",
+        2,
+        episode_length=3,
+        reward_fn=reward,
+        success_fn=lambda s: s.step >= 2,
+        seed=1,
+    )
     results = [env.step(torch.zeros(2, 6)) for _ in range(3)]
     last = results[-1]
     assert last.truncated.all() and not last.terminated.any()

@@ -18,8 +18,14 @@ def test_reward_and_termination_match_gymnasium(name: str) -> None:
     genv = gym.make(morph.gym_id).unwrapped
     genv.reset(seed=5)
     rule = "unhealthy" if morph.healthy else "none"
-    env = BatchedEnv(name, 1, dtype=torch.float64, episode_length=10**6, reward_fn=gymnasium_reward(name),
-                     termination_fn=termination_rule(rule, morph))
+    env = BatchedEnv(
+        name,
+        1,
+        dtype=torch.float64,
+        episode_length=10**6,
+        reward_fn=gymnasium_reward(name),
+        termination_fn=termination_rule(rule, morph),
+    )
     env.set_state(genv.data.qpos[None], genv.data.qvel[None])
     rng = np.random.default_rng(1)
     for _ in range(200):

@@ -12,11 +12,29 @@ from synth_reward.errors import UsageError
 def test_builtin_suites_cover_the_required_tasks() -> None:
     assert {"posture", "locomotion", "gymnasium"} <= set(list_suites())
     ids = set(all_tasks())
-    for required in ["humanoid/kneel", "humanoid/sit", "humanoid/lie_back", "humanoid/one_leg", "humanoid/arms_up",
-                     "humanoid/splits", "humanoid/crouch", "ant/lie_down", "ant/raise_leg", "humanoid/walk_forward",
-                     "humanoid/run_backward", "ant/forward", "hopper/hop_forward", "hopper/front_flip",
-                     "hopper/back_flip", "half_cheetah/run_forward", "half_cheetah/run_backward",
-                     "half_cheetah/flip", "walker2d/walk", "gym/Humanoid-v5", "gym/HalfCheetah-v5"]:
+    for required in [
+        "humanoid/kneel",
+        "humanoid/sit",
+        "humanoid/lie_back",
+        "humanoid/one_leg",
+        "humanoid/arms_up",
+        "humanoid/splits",
+        "humanoid/crouch",
+        "ant/lie_down",
+        "ant/raise_leg",
+        "humanoid/walk_forward",
+        "humanoid/run_backward",
+        "ant/forward",
+        "hopper/hop_forward",
+        "hopper/front_flip",
+        "hopper/back_flip",
+        "half_cheetah/run_forward",
+        "half_cheetah/run_backward",
+        "half_cheetah/flip",
+        "walker2d/walk",
+        "gym/Humanoid-v5",
+        "gym/HalfCheetah-v5",
+    ]:
         assert required in ids
     for task in load_suite("gymnasium").tasks:
         assert task.human_reward_fn() is not None
@@ -53,11 +71,19 @@ def test_user_suite_with_success_code(tmp_path) -> None:
     [
         ("tasks: [\n", "not valid YAML"),
         ("name: x\n", "'tasks' list"),
-        ("tasks:\n  - {id: a, morphology: robot, instruction: go, success: ant_forward}\n", "unknown morphology 'robot'"),
-        ("tasks:\n  - {id: a, morphology: ant, instruction: go, success: fly}\n", "unknown built-in success check"),
+        (
+            "tasks:\n  - {id: a, morphology: robot, instruction: go, success: ant_forward}\n",
+            "unknown morphology 'robot'",
+        ),
+        (
+            "tasks:\n  - {id: a, morphology: ant, instruction: go, success: fly}\n",
+            "unknown built-in success check",
+        ),
         ("tasks:\n  - {id: a, morphology: ant, instruction: go}\n", "exactly one of success"),
-        ("tasks:\n  - {id: a, morphology: ant, instruction: go, success: ant_forward, episode_length: 0}\n",
-         "episode_length"),
+        (
+            "tasks:\n  - {id: a, morphology: ant, instruction: go, success: ant_forward, episode_length: 0}\n",
+            "episode_length",
+        ),
     ],
 )
 def test_malformed_suite_files(tmp_path, text: str, message: str) -> None:

@@ -13,8 +13,19 @@ from synth_reward.envs.morphology import (
 from synth_reward.envs.state import State
 
 __all__ = [
-    "BatchedEnv", "CheckFn", "EpisodeStats", "Layout", "Morphology", "RewardFn", "State", "StepResult",
-    "describe_state", "get_morphology", "list_morphologies", "load_morphologies", "register_morphology",
+    "BatchedEnv",
+    "CheckFn",
+    "EpisodeStats",
+    "Layout",
+    "Morphology",
+    "RewardFn",
+    "State",
+    "StepResult",
+    "describe_state",
+    "get_morphology",
+    "list_morphologies",
+    "load_morphologies",
+    "register_morphology",
 ]
 
 from synth_reward.envs.tasks import Suite, Task, all_tasks, get_task, list_suites, load_suite  # noqa: E402

@@ -19,6 +19,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from synth_reward.envs.backend import PhysicsBackend
 from synth_reward.envs.morphology import Morphology, get_morphology
 from synth_reward.envs.state import RAW_FIELDS, State
 
@@ -88,10 +89,13 @@ class BatchedEnv:
         self.reward_fn, self.success_fn, self.termination_fn = reward_fn, success_fn, termination_fn
         self.dtype = dtype
         model = self.morphology.model()
+        self.backend: PhysicsBackend
         if backend == "cpu":
             from synth_reward.envs.cpu import CpuBackend
 
-            self.backend = CpuBackend(model, num_envs, self.morphology.frame_skip, num_threads, self._raw_fields())
+            self.backend = CpuBackend(
+                model, num_envs, self.morphology.frame_skip, num_threads, self._raw_fields()
+            )
         else:
             from synth_reward.errors import UsageError
 
@@ -142,7 +146,9 @@ class BatchedEnv:
             qvel = self.init_qvel + self.rng.uniform(-scale, scale, size=(m, self.layout.nv))
         self.set_state(qpos, qvel, ids)
 
-    def set_state(self, qpos: np.ndarray, qvel: np.ndarray, env_ids: np.ndarray | None = None) -> None:
+    def set_state(
+        self, qpos: np.ndarray, qvel: np.ndarray, env_ids: np.ndarray | None = None
+    ) -> None:
         """Start new episodes in env_ids (default: all) from exactly these qpos/qvel (no noise)."""
         ids = np.arange(self.num_envs) if env_ids is None else np.asarray(env_ids)
         self.backend.set_state(ids, np.atleast_2d(qpos), np.atleast_2d(qvel))
@@ -161,8 +167,16 @@ class BatchedEnv:
     @property
     def state(self) -> State:
         """A snapshot State of the current physics."""
-        return State(self.layout, self.backend.raw(), self.episode_step, self._prev_xpos, self._prev_com,
-                     self._prev_qpos, self.dt, self.dtype)
+        return State(
+            self.layout,
+            self.backend.raw(),
+            self.episode_step,
+            self._prev_xpos,
+            self._prev_com,
+            self._prev_qpos,
+            self.dt,
+            self.dtype,
+        )
 
     def observe(self) -> torch.Tensor:
         """(N, obs_dim) the proprioceptive observation (Gymnasium v5's, by default)."""
@@ -170,7 +184,7 @@ class BatchedEnv:
         qvel = raw["qvel"]
         if morph.obs_qvel_clip is not None:
             qvel = qvel.clamp(-morph.obs_qvel_clip, morph.obs_qvel_clip)
-        parts = [raw["qpos"][:, morph.obs_skip_qpos:], qvel]
+        parts = [raw["qpos"][:, morph.obs_skip_qpos :], qvel]
         for extra in morph.obs_extras:
             value = raw[extra][:, 6:] if extra == "qfrc_actuator" else raw[extra][:, 1:].flatten(1)
             if extra == "cfrc_ext" and morph.obs_cfrc_clip is not None:
@@ -182,7 +196,9 @@ class BatchedEnv:
     def step(self, action: torch.Tensor) -> StepResult:
         """Advance every env one control step (frame_skip physics steps) and autoreset finished ones."""
         if action.shape != (self.num_envs, self.num_actions):
-            raise ValueError(f"action must have shape ({self.num_envs}, {self.num_actions}), got {tuple(action.shape)}")
+            raise ValueError(
+                f"action must have shape ({self.num_envs}, {self.num_actions}), got {tuple(action.shape)}"
+            )
         raw = self.backend.raw()
         self._prev_xpos.copy_(raw["xpos"])
         self._prev_com.copy_(raw["subtree_com"][:, 0])
@@ -196,8 +212,11 @@ class BatchedEnv:
             reward, terms = self.reward_fn(state, action.to(self.dtype))
         else:
             reward, terms = torch.zeros(n, dtype=self.dtype, device=self.device), {}
-        success = (self.success_fn(state).to(torch.bool) if self.success_fn is not None
-                   else torch.zeros(n, dtype=torch.bool, device=self.device))
+        success = (
+            self.success_fn(state).to(torch.bool)
+            if self.success_fn is not None
+            else torch.zeros(n, dtype=torch.bool, device=self.device)
+        )
         unstable = self.backend.unstable().to(self.device) | ~torch.isfinite(obs).all(dim=1)
         terminated = unstable.clone()
         if self.termination_fn is not None:
@@ -206,7 +225,9 @@ class BatchedEnv:
         self._return += reward.to(torch.float64)
         self._success_steps += success.to(torch.int64)
         for name, value in terms.items():
-            self._term_sums.setdefault(name, torch.zeros(n, dtype=torch.float64, device=self.device))
+            self._term_sums.setdefault(
+                name, torch.zeros(n, dtype=torch.float64, device=self.device)
+            )
             self._term_sums[name] += value.to(torch.float64)
         done = terminated | truncated
         episodes = None
@@ -227,7 +248,9 @@ class BatchedEnv:
             next_obs = self.observe()
         else:
             next_obs = obs
-        return StepResult(next_obs, reward, terminated, truncated, terms, success, obs, state, episodes)
+        return StepResult(
+            next_obs, reward, terminated, truncated, terms, success, obs, state, episodes
+        )
 
     def close(self) -> None:
         self.backend.close()

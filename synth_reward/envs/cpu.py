@@ -17,15 +17,20 @@ import torch
 
 from synth_reward.envs.state import RAW_FIELDS
 
+
 class CpuBackend:
-    """Batched native MuJoCo. Implements the backend interface BatchedEnv uses:
-    `step(ctrl)`, `set_state(env_ids, qpos, qvel)`, `raw()`, `unstable()`, `close()`.
-    """
+    """Batched native MuJoCo, implementing backend.PhysicsBackend."""
 
     device = torch.device("cpu")
 
-    def __init__(self, model: mujoco.MjModel, num_envs: int, frame_skip: int, num_threads: int | None = None,
-                 fields: tuple[str, ...] = RAW_FIELDS) -> None:
+    def __init__(
+        self,
+        model: mujoco.MjModel,
+        num_envs: int,
+        frame_skip: int,
+        num_threads: int | None = None,
+        fields: tuple[str, ...] = RAW_FIELDS,
+    ) -> None:
         self.model = model
         self.num_envs = num_envs
         self.frame_skip = frame_skip
@@ -49,7 +54,7 @@ class CpuBackend:
         self._buf: dict[str, np.ndarray] = {}
         offset = 0
         for f in copied:
-            self._buf[f] = self._packed[:, offset: offset + sizes[f]].reshape(num_envs, *shapes[f])
+            self._buf[f] = self._packed[:, offset : offset + sizes[f]].reshape(num_envs, *shapes[f])
             offset += sizes[f]
         for f in arrays:
             self._buf.setdefault(f, np.zeros((num_envs, *shapes[f])))
@@ -74,8 +79,19 @@ class CpuBackend:
         self._time[i] = d.time
 
     def _step_chunk(self, ids: np.ndarray) -> None:
-        m, nstep, ctrl, datas, ctrl_views = self.model, self.frame_skip, self._ctrl, self.datas, self._ctrl_views
-        step, post, copyto, concat = mujoco.mj_step, mujoco.mj_rnePostConstraint, np.copyto, np.concatenate
+        m, nstep, ctrl, datas, ctrl_views = (
+            self.model,
+            self.frame_skip,
+            self._ctrl,
+            self.datas,
+            self._ctrl_views,
+        )
+        step, post, copyto, concat = (
+            mujoco.mj_step,
+            mujoco.mj_rnePostConstraint,
+            np.copyto,
+            np.concatenate,
+        )
         sources, packed, time = self._sources, self._packed, self._time
         for i in ids:
             d = datas[i]

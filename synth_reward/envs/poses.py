@@ -22,14 +22,33 @@ POSES: dict[str, dict[str, dict]] = {
     "humanoid": {
         "standing": {"joints": {}},
         "kneeling": {"joints": {"right_knee": -90, "left_knee": -90}},
-        "sitting": {"joints": {"right_hip_y": -90, "left_hip_y": -90, "right_knee": -2, "left_knee": -2}},
+        "sitting": {
+            "joints": {"right_hip_y": -90, "left_hip_y": -90, "right_knee": -2, "left_knee": -2}
+        },
         "lying_back": {"joints": {}, "root": (0, -90, 0)},
         "lying_front": {"joints": {}, "root": (0, 90, 0)},
         "one_leg": {"joints": {"right_hip_y": -90, "right_knee": -90}},
-        "arms_up": {"joints": {"right_shoulder1": -85, "right_shoulder2": 60, "left_shoulder1": 85, "left_shoulder2": -60}},
-        "splits": {"joints": {"right_hip_y": -100, "left_hip_y": 20, "right_knee": -2, "left_knee": -2}, "root": (0, 40, 0)},
-        "crouching": {"joints": {"right_hip_y": -100, "left_hip_y": -100, "right_knee": -130, "left_knee": -130},
-                      "root": (0, 25, 0)},
+        "arms_up": {
+            "joints": {
+                "right_shoulder1": -85,
+                "right_shoulder2": 60,
+                "left_shoulder1": 85,
+                "left_shoulder2": -60,
+            }
+        },
+        "splits": {
+            "joints": {"right_hip_y": -100, "left_hip_y": 20, "right_knee": -2, "left_knee": -2},
+            "root": (0, 40, 0),
+        },
+        "crouching": {
+            "joints": {
+                "right_hip_y": -100,
+                "left_hip_y": -100,
+                "right_knee": -130,
+                "left_knee": -130,
+            },
+            "root": (0, 25, 0),
+        },
     },
     "ant": {
         "standing": {"joints": {"ankle_1": 60, "ankle_2": -60, "ankle_3": -60, "ankle_4": 60}},
@@ -67,8 +86,12 @@ def _lowest_point(m: mujoco.MjModel, d: mujoco.MjData) -> float:
     return low
 
 
-def pose_qpos(morphology: str | Morphology, joints: dict[str, float], root: tuple[float, float, float] = (0, 0, 0),
-              sink: float = 0.0) -> np.ndarray:
+def pose_qpos(
+    morphology: str | Morphology,
+    joints: dict[str, float],
+    root: tuple[float, float, float] = (0, 0, 0),
+    sink: float = 0.0,
+) -> np.ndarray:
     """A qpos with the given joint angles (deg / m) and root Euler angles (deg), resting on the floor.
 
     The root is lowered or raised until the lowest geom touches the floor, then sunk by
@@ -80,14 +103,18 @@ def pose_qpos(morphology: str | Morphology, joints: dict[str, float], root: tupl
     qpos = m.qpos0.copy()
     for name, value in joints.items():
         j = m.joint(name)
-        qpos[j.qposadr[0]] = math.radians(value) if int(j.type[0]) == mujoco.mjtJoint.mjJNT_HINGE else value
+        qpos[j.qposadr[0]] = (
+            math.radians(value) if int(j.type[0]) == mujoco.mjtJoint.mjJNT_HINGE else value
+        )
     free = [j for j in range(m.njnt) if int(m.jnt_type[j]) == mujoco.mjtJoint.mjJNT_FREE]
     if free:
         adr = m.jnt_qposadr[free[0]]
-        qpos[adr + 3: adr + 7] = _euler_quat(*root)
+        qpos[adr + 3 : adr + 7] = _euler_quat(*root)
         height_index = adr + 2
     else:
-        height_index = m.joint("rootz").qposadr[0] if "rootz" in morph.layout().joint_names else None
+        height_index = (
+            m.joint("rootz").qposadr[0] if "rootz" in morph.layout().joint_names else None
+        )
     d.qpos[:] = qpos
     mujoco.mj_forward(m, d)
     if height_index is not None:
@@ -95,8 +122,13 @@ def pose_qpos(morphology: str | Morphology, joints: dict[str, float], root: tupl
     return qpos
 
 
-def pose_state(morphology: str | Morphology, name: str, num_envs: int = 1, qvel_scale: float = 0.0,
-               seed: int = 0) -> State:
+def pose_state(
+    morphology: str | Morphology,
+    name: str,
+    num_envs: int = 1,
+    qvel_scale: float = 0.0,
+    seed: int = 0,
+) -> State:
     """The State of a named pose (see POSES), replicated over num_envs, optional random velocities."""
     morph = get_morphology(morphology)
     poses = POSES.get(morph.name, {"standing": {"joints": {}}})
@@ -131,9 +163,15 @@ def probe_states(morphology: str | Morphology, num_envs: int, seed: int = 0) -> 
     n, nq, nv = num_envs, layout.nq, layout.nv
     standing = pose_qpos(morph, **POSES.get(morph.name, {}).get("standing", {"joints": {}}))
     fallen_root = (0, 90, 0)
-    fallen = pose_qpos(morph, {}, root=fallen_root) if morph.layout().nq >= 7 and _has_free_root(morph) else standing
+    fallen = (
+        pose_qpos(morph, {}, root=fallen_root)
+        if morph.layout().nq >= 7 and _has_free_root(morph)
+        else standing
+    )
     out: dict[str, State] = {
-        "standing": _state_of(morph, np.tile(standing, (n, 1)), 0.01 * rng.standard_normal((n, nv))),
+        "standing": _state_of(
+            morph, np.tile(standing, (n, 1)), 0.01 * rng.standard_normal((n, nv))
+        ),
         "fallen": _state_of(morph, np.tile(fallen, (n, 1)), 0.01 * rng.standard_normal((n, nv))),
     }
     for name in POSES.get(morph.name, {}):
@@ -143,7 +181,9 @@ def probe_states(morphology: str | Morphology, num_envs: int, seed: int = 0) -> 
     if _has_free_root(morph):
         zeros[:, 3] = 1.0  # a unit quaternion; an all-zero one is not a rotation
     out["zeros"] = _state_of(morph, zeros, np.zeros((n, nv)))
-    out["extreme_velocity"] = _state_of(morph, np.tile(standing, (n, 1)), rng.uniform(-100, 100, (n, nv)))
+    out["extreme_velocity"] = _state_of(
+        morph, np.tile(standing, (n, 1)), rng.uniform(-100, 100, (n, nv))
+    )
     random_q = np.tile(standing, (n, 1))
     for qi, (lo, hi) in zip(layout.joint_qpos_index, layout.joint_range, strict=True):
         if np.isfinite(lo):

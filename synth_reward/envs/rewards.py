@@ -18,7 +18,13 @@ from synth_reward.envs.success import healthy
 # of mass's (Humanoid), the root body's (Ant), or a root slide joint's (planar robots,
 # whose Gymnasium envs difference qpos). contact: (weight, clip, cap).
 GYM_REWARD = {
-    "humanoid": {"forward": 1.25, "healthy": 5.0, "ctrl": 0.1, "contact": (5e-7, None, 10.0), "com": True},
+    "humanoid": {
+        "forward": 1.25,
+        "healthy": 5.0,
+        "ctrl": 0.1,
+        "contact": (5e-7, None, 10.0),
+        "com": True,
+    },
     "ant": {"forward": 1.0, "healthy": 1.0, "ctrl": 0.5, "contact": (5e-4, 1.0, None)},
     "hopper": {"forward": 1.0, "healthy": 1.0, "ctrl": 1e-3, "joint": "rootx"},
     "walker2d": {"forward": 1.0, "healthy": 1.0, "ctrl": 1e-3, "joint": "rootx"},
@@ -35,7 +41,9 @@ def gymnasium_reward(morphology: str | Morphology, direction: float = 1.0) -> Re
     is_healthy = healthy(morph) if "healthy" in p else None
     root = morph.root_body
 
-    def compute_reward(state: State, action: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def compute_reward(
+        state: State, action: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         if p.get("com"):
             x_vel = (state.com_pos[:, 0] - state.prev_com_pos[:, 0]) / state.dt
         elif "joint" in p:

@@ -30,8 +30,19 @@ import torch
 from synth_reward.envs.morphology import Layout
 
 RAW_FIELDS = (
-    "qpos", "qvel", "xpos", "xquat", "xmat", "xipos", "subtree_com", "cvel", "cfrc_ext",
-    "cinert", "qfrc_actuator", "actuator_force", "time",
+    "qpos",
+    "qvel",
+    "xpos",
+    "xquat",
+    "xmat",
+    "xipos",
+    "subtree_com",
+    "cvel",
+    "cfrc_ext",
+    "cinert",
+    "qfrc_actuator",
+    "actuator_force",
+    "time",
 )
 # "time" is the backend's own clock (it runs on across episodes); State.time is the episode's.
 """mjData fields (batched, world body included) a backend hands to State. Same names as MuJoCo's."""
@@ -202,14 +213,18 @@ class State:
         try:
             return Body(self, self._body_index[name], name)
         except KeyError:
-            raise KeyError(f"unknown body {name!r}; bodies: {', '.join(self.layout.body_names)}") from None
+            raise KeyError(
+                f"unknown body {name!r}; bodies: {', '.join(self.layout.body_names)}"
+            ) from None
 
     def joint(self, name: str) -> Joint:
         """View of one hinge/slide joint by MJCF name: .pos .vel .low .high."""
         try:
             return Joint(self, self._joint_index[name], name)
         except KeyError:
-            raise KeyError(f"unknown joint {name!r}; joints: {', '.join(self.layout.joint_names)}") from None
+            raise KeyError(
+                f"unknown joint {name!r}; joints: {', '.join(self.layout.joint_names)}"
+            ) from None
 
     # ---- time --------------------------------------------------------------------------
     @functools.cached_property
@@ -303,7 +318,9 @@ class State:
     @functools.cached_property
     def com_vel(self) -> torch.Tensor:
         """(N, 3) m/s, world frame: velocity of the whole robot's centre of mass."""
-        mass = torch.tensor((0.0, *self.layout.body_mass), dtype=self._raw["xpos"].dtype, device=self.device)
+        mass = torch.tensor(
+            (0.0, *self.layout.body_mass), dtype=self._raw["xpos"].dtype, device=self.device
+        )
         vel = self._velocity_at(self._raw["xipos"])
         return (vel * mass[None, :, None]).sum(1) / mass.sum()
 
@@ -335,19 +352,39 @@ class State:
     def index(self, indices: torch.Tensor | slice) -> State:
         """A State holding only the selected environments (for per-environment analysis)."""
         raw = {k: v[indices] for k, v in self._raw.items()}
-        return State(self.layout, raw, self._step[indices], self._prev_xpos[indices], self._prev_com[indices],
-                     self._prev_qpos[indices], self._dt, dtype=self._raw["qpos"].dtype)
+        return State(
+            self.layout,
+            raw,
+            self._step[indices],
+            self._prev_xpos[indices],
+            self._prev_com[indices],
+            self._prev_qpos[indices],
+            self._dt,
+            dtype=self._raw["qpos"].dtype,
+        )
 
     def to(self, device: torch.device | str) -> State:
         """A copy on another device."""
         raw = {k: v.to(device) for k, v in self._raw.items()}
-        return State(self.layout, raw, self._step.to(device), self._prev_xpos.to(device),
-                     self._prev_com.to(device), self._prev_qpos.to(device), self._dt, dtype=self._raw["qpos"].dtype)
+        return State(
+            self.layout,
+            raw,
+            self._step.to(device),
+            self._prev_xpos.to(device),
+            self._prev_com.to(device),
+            self._prev_qpos.to(device),
+            self._dt,
+            dtype=self._raw["qpos"].dtype,
+        )
 
 
 STATE_ATTRIBUTES: frozenset[str] = frozenset(
     name for name in dir(State) if not name.startswith("_") and name not in {"index", "to", "raw"}
 ) - {"layout"}
 """Public names reward code may read on a State (the sandbox's attribute allowlist uses these)."""
-BODY_ATTRIBUTES: frozenset[str] = frozenset(n for n in dir(Body) if not n.startswith("_")) | {"name"}
-JOINT_ATTRIBUTES: frozenset[str] = frozenset(n for n in dir(Joint) if not n.startswith("_")) | {"name"}
+BODY_ATTRIBUTES: frozenset[str] = frozenset(n for n in dir(Body) if not n.startswith("_")) | {
+    "name"
+}
+JOINT_ATTRIBUTES: frozenset[str] = frozenset(n for n in dir(Joint) if not n.startswith("_")) | {
+    "name"
+}

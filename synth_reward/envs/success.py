@@ -50,7 +50,11 @@ def humanoid_kneel(state: State) -> torch.Tensor:
 @check
 def humanoid_sit(state: State) -> torch.Tensor:
     """Sitting on the floor: pelvis below 0.25 m, torso upright (up z > 0.7) and above 0.4 m."""
-    return (state.body("pelvis").height < 0.25) & (_upright(state) > 0.7) & (state.body("torso").height > 0.4)
+    return (
+        (state.body("pelvis").height < 0.25)
+        & (_upright(state) > 0.7)
+        & (state.body("torso").height > 0.4)
+    )
 
 
 @check
@@ -72,7 +76,9 @@ def humanoid_one_leg(state: State) -> torch.Tensor:
 def humanoid_arms_up(state: State) -> torch.Tensor:
     """Both arms raised: both elbows (lower arm origins) at least 0.15 m above the torso origin, torso above 1.0 m."""
     torso = state.body("torso").height
-    elbows = (state.body("left_lower_arm").height > torso + 0.15) & (state.body("right_lower_arm").height > torso + 0.15)
+    elbows = (state.body("left_lower_arm").height > torso + 0.15) & (
+        state.body("right_lower_arm").height > torso + 0.15
+    )
     return elbows & (torso > 1.0)
 
 
@@ -95,8 +101,12 @@ def humanoid_crouch(state: State) -> torch.Tensor:
 
 
 # ---- ant postures ------------------------------------------------------------------------
-ANT_FOOT_TIPS = {"left_ankle": (0.4, 0.4, 0.0), "right_ankle": (-0.4, 0.4, 0.0),
-                 "third_ankle": (-0.4, -0.4, 0.0), "fourth_ankle": (0.4, -0.4, 0.0)}
+ANT_FOOT_TIPS = {
+    "left_ankle": (0.4, 0.4, 0.0),
+    "right_ankle": (-0.4, 0.4, 0.0),
+    "third_ankle": (-0.4, -0.4, 0.0),
+    "fourth_ankle": (0.4, -0.4, 0.0),
+}
 """Foot tips of ant.xml's lower legs in each lower-leg body's frame (the capsules' far ends)."""
 
 

@@ -54,9 +54,13 @@ class Task(BaseModel):
         if (self.success is None) == (self.success_code is None):
             raise ValueError("give exactly one of success (a built-in check name) or success_code")
         if self.success is not None and self.success not in CHECKS:
-            raise ValueError(f"unknown built-in success check {self.success!r}; known: {', '.join(CHECKS)}")
+            raise ValueError(
+                f"unknown built-in success check {self.success!r}; known: {', '.join(CHECKS)}"
+            )
         if self.human_reward is not None and self.human_reward not in HUMAN_REWARDS:
-            raise ValueError(f"unknown human_reward {self.human_reward!r}; known: {', '.join(HUMAN_REWARDS)}")
+            raise ValueError(
+                f"unknown human_reward {self.human_reward!r}; known: {', '.join(HUMAN_REWARDS)}"
+            )
         return self
 
     @property
@@ -75,7 +79,11 @@ class Task(BaseModel):
         return termination_rule(self.termination, get_morphology(self.morphology))
 
     def human_reward_fn(self) -> RewardFn | None:
-        return HUMAN_REWARDS[self.human_reward](get_morphology(self.morphology)) if self.human_reward else None
+        return (
+            HUMAN_REWARDS[self.human_reward](get_morphology(self.morphology))
+            if self.human_reward
+            else None
+        )
 
     def episode_success(self, success_fraction: torch.Tensor) -> torch.Tensor:
         """bool (K,): did each episode succeed, from the fraction of its steps on which the check held."""
@@ -83,12 +91,26 @@ class Task(BaseModel):
             return success_fraction > 0
         return success_fraction >= 0.5
 
-    def make_env(self, num_envs: int, reward_fn: RewardFn | None = None, seed: int | None = None,
-                 backend: str = "cpu", **kwargs: object) -> BatchedEnv:
+    def make_env(
+        self,
+        num_envs: int,
+        reward_fn: RewardFn | None = None,
+        seed: int | None = None,
+        backend: str = "cpu",
+        **kwargs: object,
+    ) -> BatchedEnv:
         """A BatchedEnv for this task: its morphology, episode length, termination and success check."""
-        return BatchedEnv(self.morphology, num_envs, episode_length=self.episode_length, reward_fn=reward_fn,
-                          success_fn=self.success_fn(), termination_fn=self.termination_fn(), seed=seed,
-                          backend=backend, **kwargs)  # type: ignore[arg-type]
+        return BatchedEnv(
+            self.morphology,
+            num_envs,
+            episode_length=self.episode_length,
+            reward_fn=reward_fn,
+            success_fn=self.success_fn(),
+            termination_fn=self.termination_fn(),
+            seed=seed,
+            backend=backend,
+            **kwargs,
+        )  # type: ignore[arg-type]
 
 
 def _compile_success(code: str) -> CheckFn:
@@ -126,13 +148,17 @@ def _load_suite_file(path: Path) -> Suite:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
-        raise UsageError(f"suite file {path}{where} is not valid YAML: {getattr(exc, 'problem', exc)}") from None
+        raise UsageError(
+            f"suite file {path}{where} is not valid YAML: {getattr(exc, 'problem', exc)}"
+        ) from None
     if not isinstance(data, dict) or not isinstance(data.get("tasks"), list):
         raise UsageError(f"suite file {path} must be a mapping with a 'tasks' list")
     defaults = data.get("defaults") or {}
     try:
         tasks = tuple(Task(**{**defaults, **t}) for t in data["tasks"])
-        return Suite(name=data.get("name", path.stem), description=data.get("description", ""), tasks=tasks)
+        return Suite(
+            name=data.get("name", path.stem), description=data.get("description", ""), tasks=tasks
+        )
     except UsageError as exc:
         raise UsageError(f"suite file {path}: {exc}") from None
     except (ValidationError, TypeError) as exc:
@@ -153,7 +179,9 @@ def load_suite(name_or_path: str | Path) -> Suite:
     if path.suffix in {".yaml", ".yml"} or path.exists():
         return _load_suite_file(path.resolve())
     if str(name_or_path) not in list_suites():
-        raise UsageError(f"unknown suite {name_or_path!r}; choose one of: {', '.join(list_suites())} (or a path to a .yaml file)")
+        raise UsageError(
+            f"unknown suite {name_or_path!r}; choose one of: {', '.join(list_suites())} (or a path to a .yaml file)"
+        )
     return _load_suite_file(SUITE_DIR / f"{name_or_path}.yaml")
 
 
