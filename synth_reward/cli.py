@@ -138,7 +138,8 @@ def main() -> None:
     if argv and not argv[0].startswith("-") and argv[0] not in commands and "run" in commands:
         argv = ["run", *argv]
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
     except SynthRewardError as exc:
         err_console.print(
             f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
