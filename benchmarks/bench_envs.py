@@ -44,8 +44,8 @@ def raw_rate(name: str, num_envs: int, steps: int, threads: int) -> float:
         return num_envs * steps / (time.perf_counter() - start)
 
 
-def batched_rate(name: str, num_envs: int, steps: int, threads: int) -> float:
-    env = BatchedEnv(name, num_envs, seed=0, num_threads=threads, episode_length=10**9)
+def batched_rate(name: str, num_envs: int, steps: int, threads: int, parallel: str) -> float:
+    env = BatchedEnv(name, num_envs, seed=0, num_threads=threads, episode_length=10**9, parallel=parallel)
     actions = torch.rand(steps, num_envs, env.num_actions) * 0.8 - 0.4
     for a in actions[:10]:
         env.step(a)
@@ -82,17 +82,18 @@ def main() -> None:
     print(
         f"N={args.envs} envs, {args.steps} control steps, {args.threads} threads, {os.cpu_count()} cores"
     )
-    print(
-        f"{'morphology':>13} {'raw/s':>9} {'batched/s':>10} {'gym/s':>8} {'batched/raw':>12} {'batched/gym':>12}"
-    )
+    print("batched = BatchedEnv with worker processes (default); threads = the same with a thread pool")
+    header = ["morphology", "raw/s", "batched/s", "threads/s", "gym/s", "batched/raw", "threads/raw", "batched/gym"]
+    print(" ".join(f"{h:>12}" for h in header))
     for name in args.morphologies:
         raw = raw_rate(name, args.envs, args.steps, args.threads)
-        batched = batched_rate(name, args.envs, args.steps, args.threads)
+        batched = batched_rate(name, args.envs, args.steps, args.threads, "process")
+        threads = batched_rate(name, args.envs, args.steps, args.threads, "thread")
+        raw = (raw + raw_rate(name, args.envs, args.steps, args.threads)) / 2  # bracket the env runs
         single = gym_rate(name, args.steps * 5)
-        print(
-            f"{name:>13} {raw:>9,.0f} {batched:>10,.0f} {single:>8,.0f} {batched / raw:>12.2f} {batched / single:>12.2f}"
-        )
-
+        row = [f"{raw:,.0f}", f"{batched:,.0f}", f"{threads:,.0f}", f"{single:,.0f}",
+               f"{batched / raw:.2f}", f"{threads / raw:.2f}", f"{batched / single:.2f}"]
+        print(f"{name:>12} " + " ".join(f"{v:>12}" for v in row))
 
 if __name__ == "__main__":
     main()

@@ -99,13 +99,39 @@ def test_seeding_is_reproducible() -> None:
     assert torch.equal(a, b) and not torch.equal(a, c)
 
 
-def test_threads_give_identical_results() -> None:
-    one = BatchedEnv("walker2d", 5, seed=2, num_threads=1)
-    two = BatchedEnv("walker2d", 5, seed=2, num_threads=2)
-    actions = torch.rand(20, 5, one.num_actions) * 2 - 1
+def test_processes_threads_and_one_worker_agree() -> None:
+    envs = {
+        "one": BatchedEnv("walker2d", 5, seed=2, num_threads=1),
+        "threads": BatchedEnv("walker2d", 5, seed=2, num_threads=2, parallel="thread"),
+        "processes": BatchedEnv("walker2d", 5, seed=2, num_threads=2, parallel="process"),
+    }
+    actions = torch.rand(30, 5, 6) * 2 - 1
     for a in actions:
-        o1, o2 = one.step(a).obs, two.step(a).obs
-    assert two.backend.num_threads == 2 and torch.equal(o1, o2)
+        obs = {name: env.step(a).obs for name, env in envs.items()}
+    assert envs["processes"].backend.num_threads == 2
+    assert torch.equal(obs["one"], obs["threads"]) and torch.equal(obs["one"], obs["processes"])
+    envs["processes"].reset_envs(torch.tensor([False, True, False, True, False]))
+    assert envs["processes"].episode_step.tolist() == [30, 0, 30, 0, 30]
+
+
+def test_worker_processes_stop_with_the_env() -> None:
+    import multiprocessing
+
+    env = BatchedEnv("hopper", 4, num_threads=2)
+    assert len(multiprocessing.active_children()) >= 1
+    env.close()
+    assert multiprocessing.active_children() == []
+
+
+def test_a_dead_worker_is_reported_not_hung() -> None:
+    import multiprocessing
+
+    env = BatchedEnv("hopper", 4, num_threads=2)
+    for child in multiprocessing.active_children():
+        child.kill()
+        child.join()
+    with pytest.raises(RuntimeError, match="worker process died"):
+        env.step(torch.zeros(4, 3))
 
 
 def test_bad_action_shape_is_rejected() -> None:

@@ -80,6 +80,7 @@ class BatchedEnv:
         seed: int | None = None,
         backend: str = "cpu",
         num_threads: int | None = None,
+        parallel: str = "process",
         dtype: torch.dtype = torch.float32,
     ) -> None:
         self.morphology = get_morphology(morphology)
@@ -94,7 +95,7 @@ class BatchedEnv:
             from synth_reward.envs.cpu import CpuBackend
 
             self.backend = CpuBackend(
-                model, num_envs, self.morphology.frame_skip, num_threads, self._raw_fields()
+                model, num_envs, self.morphology.frame_skip, num_threads, self._raw_fields(), parallel  # type: ignore[arg-type]
             )
         else:
             from synth_reward.errors import UsageError

@@ -1,15 +1,25 @@
-"""CPU physics backend: N native `mujoco.MjData`, stepped by a small thread pool.
+"""CPU physics backend: N native `mujoco.MjData`, stepped in parallel on every core.
 
-MuJoCo's Python bindings release the GIL inside `mj_step`, so threads around the C
-calls use every core with no process overhead and no copies between processes
-(benchmarks/bench_envs.py measures this against `mujoco.rollout`). Results are
-copied into batched numpy buffers that torch views without a copy.
+The envs are split into chunks, one per worker. A `_Chunk` steps its envs (mj_step with
+frame_skip substeps, then mj_rnePostConstraint for contact forces, as Gymnasium v5
+does) and gathers their mjData fields into one packed row per env of a shared buffer,
+which torch views without a copy.
+
+Workers are processes by default (`parallel="process"`): each owns its chunk's MjData
+and steps on a one-byte command, so no Python lock is shared and each worker runs at
+full speed. Threads (`parallel="thread"`) also work, since MuJoCo releases the GIL in
+mj_step, but every env costs two GIL hand-offs per step, which on small models (half
+cheetah) costs a third of the throughput; benchmarks/bench_envs.py measures both.
 """
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
+import weakref
 from concurrent.futures import ThreadPoolExecutor
+from multiprocessing.connection import Connection
+from typing import Literal
 
 import mujoco
 import numpy as np
@@ -17,40 +27,104 @@ import torch
 
 from synth_reward.envs.state import RAW_FIELDS
 
+Parallel = Literal["process", "thread"]
+
+
+class _Chunk:
+    """The MjData of a slice of envs, stepping into shared batched arrays (its rows only)."""
+
+    def __init__(self, model: mujoco.MjModel, ids: np.ndarray, frame_skip: int, fields: list[str],
+                 ctrl: np.ndarray, packed: np.ndarray, clock: np.ndarray) -> None:
+        self.model, self.ids, self.frame_skip = model, ids, frame_skip
+        self.ctrl, self.packed, self.clock = ctrl, packed, clock
+        self.datas = [mujoco.MjData(model) for _ in ids]
+        # mjData's arrays are views that stay valid for the data's life, so each env's fields
+        # are gathered with one np.concatenate(out=row): one C call instead of one per field.
+        self.sources = [[getattr(d, f).reshape(-1) for f in fields] for d in self.datas]
+        for k, d in enumerate(self.datas):
+            d.time = 1.0  # see CpuBackend.step: clocks never run backwards except on a blow-up
+            mujoco.mj_forward(model, d)
+            self._read(k)
+
+    def _read(self, k: int) -> None:
+        i = self.ids[k]
+        np.concatenate(self.sources[k], out=self.packed[i])
+        self.clock[i] = self.datas[k].time
+
+    def step(self) -> None:
+        m, nstep, ctrl, packed, clock = self.model, self.frame_skip, self.ctrl, self.packed, self.clock
+        mj_step, post, concat = mujoco.mj_step, mujoco.mj_rnePostConstraint, np.concatenate
+        for k, i in enumerate(self.ids):
+            d = self.datas[k]
+            d.ctrl[:] = ctrl[i]
+            mj_step(m, d, nstep=nstep)
+            post(m, d)  # fills cfrc_ext (contact forces)
+            concat(self.sources[k], out=packed[i])
+            clock[i] = d.time
+
+    def set_state(self, env_ids: np.ndarray, qpos: np.ndarray, qvel: np.ndarray, step_time: float) -> None:
+        m = self.model
+        where = {int(i): k for k, i in enumerate(self.ids)}
+        for row, i in enumerate(env_ids):
+            k = where.get(int(i))
+            if k is None:
+                continue
+            d = self.datas[k]
+            clock = max(d.time, 1.0) + step_time
+            mujoco.mj_resetData(m, d)
+            d.time = clock
+            d.qpos[:] = qpos[row]
+            d.qvel[:] = qvel[row]
+            mujoco.mj_forward(m, d)
+            mujoco.mj_rnePostConstraint(m, d)
+            self._read(k)
+
+
+def _serve(chunk: _Chunk, conn: Connection) -> None:
+    """A worker process's loop: b"s" steps; ("set", ...) resets envs; None or EOF ends it."""
+    while True:
+        try:
+            command = conn.recv()
+        except EOFError:
+            return
+        if command is None:
+            return
+        if command == b"s":
+            chunk.step()
+        else:
+            chunk.set_state(*command[1:])
+        conn.send_bytes(b"k")  # any failure above ends this process, and the parent sees EOF
+
 
 class CpuBackend:
     """Batched native MuJoCo, implementing backend.PhysicsBackend."""
 
     device = torch.device("cpu")
 
-    def __init__(
-        self,
-        model: mujoco.MjModel,
-        num_envs: int,
-        frame_skip: int,
-        num_threads: int | None = None,
-        fields: tuple[str, ...] = RAW_FIELDS,
-    ) -> None:
-        self.model = model
-        self.num_envs = num_envs
-        self.frame_skip = frame_skip
-        self.datas = [mujoco.MjData(model) for _ in range(num_envs)]
-        for d in self.datas:
-            d.time = 1.0
-            mujoco.mj_forward(model, d)
-        threads = num_threads or min(os.cpu_count() or 1, num_envs)
-        self._chunks = [c for c in np.array_split(np.arange(num_envs), threads) if len(c)]
-        self._pool = ThreadPoolExecutor(len(self._chunks)) if len(self._chunks) > 1 else None
-        # Every field of one env lives in one row of a packed buffer, and each batched field is a
-        # strided view into it. Per env and step, one np.concatenate(out=row) gathers all fields
-        # from mjData's own arrays (views that stay valid for the data's life): one C call
-        # instead of one per field, which matters because the GIL is held while copying.
+    def __init__(self, model: mujoco.MjModel, num_envs: int, frame_skip: int, num_threads: int | None = None,
+                 fields: tuple[str, ...] = RAW_FIELDS, parallel: Parallel = "process") -> None:
+        self.model, self.num_envs, self.frame_skip = model, num_envs, frame_skip
+        self._step_time = model.opt.timestep * frame_skip
+        workers = max(1, min(num_threads or os.cpu_count() or 1, num_envs))
+        self.parallel: Parallel = parallel if workers > 1 else "thread"
+        shared = mp.get_context("fork") if self.parallel == "process" else None
+
+        def array(*shape: int) -> np.ndarray:
+            size = int(np.prod(shape))
+            if shared is None:
+                return np.zeros(shape)
+            return np.frombuffer(shared.RawArray("d", max(size, 1)), dtype=np.float64)[:size].reshape(shape)
+
+        # One packed row per env holds every copied field; each batched field is a strided view.
         # Fields left out (cinert, qfrc_actuator when no observation reads them) stay zero.
+        probe = mujoco.MjData(model)
         arrays = [f for f in RAW_FIELDS if f != "time"]
-        shapes = {f: np.shape(getattr(self.datas[0], f)) for f in arrays}
-        sizes = {f: int(np.prod(shapes[f])) for f in arrays}
+        shapes = {f: np.shape(getattr(probe, f)) for f in arrays}
         copied = [f for f in arrays if f in fields]
-        self._packed = np.zeros((num_envs, sum(sizes[f] for f in copied)))
+        sizes = {f: int(np.prod(shapes[f])) for f in arrays}
+        self._packed = array(num_envs, sum(sizes[f] for f in copied))
+        self._ctrl = array(num_envs, model.nu)
+        self._clock = array(num_envs)
         self._buf: dict[str, np.ndarray] = {}
         offset = 0
         for f in copied:
@@ -58,91 +132,94 @@ class CpuBackend:
             offset += sizes[f]
         for f in arrays:
             self._buf.setdefault(f, np.zeros((num_envs, *shapes[f])))
-        self._buf["time"] = np.zeros(num_envs)
+        self._buf["time"] = self._clock
         self._torch = {name: torch.from_numpy(arr) for name, arr in self._buf.items()}
-        self._sources = [[getattr(d, f).reshape(-1) for f in copied] for d in self.datas]
-        self._ctrl = np.zeros((num_envs, model.nu))
-        self._ctrl_views = [d.ctrl for d in self.datas]
-        self._time = self._buf["time"]
-        self._expected_time = np.zeros(num_envs)
-        self._step_time = model.opt.timestep * frame_skip
         self._unstable = np.zeros(num_envs, dtype=bool)
-        for i, d in enumerate(self.datas):
-            self._read(i, d)
+
+        chunks = [c for c in np.array_split(np.arange(num_envs), workers) if len(c)]
+        self._chunks = [_Chunk(model, c, frame_skip, copied, self._ctrl, self._packed, self._clock) for c in chunks]
+        self._pool: ThreadPoolExecutor | None = None
+        self._conns: list[Connection] = []
+        if self.parallel == "thread" and len(chunks) > 1:
+            self._pool = ThreadPoolExecutor(len(chunks))
+        elif self.parallel == "process":
+            assert shared is not None
+            procs = []
+            for chunk in self._chunks[1:]:  # the calling process steps the first chunk itself
+                parent, child = shared.Pipe()
+                proc = shared.Process(target=_serve, args=(chunk, child), daemon=True)
+                proc.start()
+                child.close()
+                self._conns.append(parent)
+                procs.append(proc)
+            self._finalizer = weakref.finalize(self, _stop_workers, self._conns, procs)
 
     @property
     def num_threads(self) -> int:
+        """Number of parallel workers (threads or processes, the caller included)."""
         return len(self._chunks)
 
-    def _read(self, i: int, d: mujoco.MjData) -> None:
-        np.concatenate(self._sources[i], out=self._packed[i])
-        self._time[i] = d.time
-
-    def _step_chunk(self, ids: np.ndarray) -> None:
-        m, nstep, ctrl, datas, ctrl_views = (
-            self.model,
-            self.frame_skip,
-            self._ctrl,
-            self.datas,
-            self._ctrl_views,
-        )
-        step, post, copyto, concat = (
-            mujoco.mj_step,
-            mujoco.mj_rnePostConstraint,
-            np.copyto,
-            np.concatenate,
-        )
-        sources, packed, time = self._sources, self._packed, self._time
-        for i in ids:
-            d = datas[i]
-            copyto(ctrl_views[i], ctrl[i])
-            step(m, d, nstep=nstep)
-            post(m, d)  # fills cfrc_ext (contact forces), as Gymnasium v5 does
-            concat(sources[i], out=packed[i])
-            time[i] = d.time
-
-    def _map(self, fn, chunks) -> None:
-        if self._pool is None:
-            for c in chunks:
-                fn(c)
+    def _run(self, command: bytes | tuple) -> None:
+        """Run a command on every chunk: workers in parallel, the first chunk here."""
+        local = self._chunks[0]
+        if self._conns:
+            try:
+                for conn in self._conns:
+                    conn.send(command)
+                local.step() if command == b"s" else local.set_state(*command[1:])
+                for conn in self._conns:
+                    conn.recv_bytes()
+            except (EOFError, OSError):  # BrokenPipeError included
+                raise RuntimeError("a physics worker process died (killed, or out of memory)") from None
+        elif self._pool is not None:
+            fn = (lambda c: c.step()) if command == b"s" else (lambda c: c.set_state(*command[1:]))
+            list(self._pool.map(fn, self._chunks))
         else:
-            list(self._pool.map(fn, chunks))
+            local.step() if command == b"s" else local.set_state(*command[1:])
 
     def step(self, ctrl: torch.Tensor) -> None:
         """Apply ctrl (N, nu) for frame_skip physics steps in every env."""
         self._ctrl[:] = ctrl.detach().to("cpu", torch.float64).numpy()
-        self._expected_time = self._time + self._step_time
-        self._map(self._step_chunk, self._chunks)
+        expected = self._clock + self._step_time
+        self._run(b"s")
         # After a blow-up (non-finite or huge qpos/qvel/qacc) MuJoCo warns and resets the data,
         # which sets its clock back to 0: a clock behind schedule is the sign, at no per-env cost.
         # (Each env's clock runs on across episodes, starting at 1 s, so that a reset never
         # looks like a blow-up; the episode's own time is State.time = step * dt.)
-        self._unstable = self._time < self._expected_time - 0.5 * self.model.opt.timestep
+        self._unstable = self._clock < expected - 0.5 * self.model.opt.timestep
 
     def set_state(self, env_ids: np.ndarray, qpos: np.ndarray, qvel: np.ndarray) -> None:
-        """Reset the given envs to (qpos, qvel) at time 0, as Gymnasium's reset does."""
-        m = self.model
-        for k, i in enumerate(env_ids):
-            d = self.datas[i]
-            clock = max(d.time, 1.0) + self._step_time
-            mujoco.mj_resetData(m, d)
-            d.time = clock
-            d.qpos[:] = qpos[k]
-            d.qvel[:] = qvel[k]
-            mujoco.mj_forward(m, d)
-            mujoco.mj_rnePostConstraint(m, d)
-            self._read(i, d)
-            self._unstable[i] = False
+        """Reset the given envs to (qpos, qvel), as Gymnasium's reset does (mj_resetData, then set)."""
+        env_ids = np.asarray(env_ids)
+        self._run(("set", env_ids, np.asarray(qpos, dtype=np.float64), np.asarray(qvel, dtype=np.float64),
+                   self._step_time))
+        self._unstable[env_ids] = False
 
     def raw(self) -> dict[str, torch.Tensor]:
         """The batched mjData fields as torch views of the backend's buffers (valid until the next step)."""
         return self._torch
 
     def unstable(self) -> torch.Tensor:
-        """(N,) bool: envs whose physics diverged during the last step (MuJoCo's bad qpos/qvel/qacc warnings)."""
+        """(N,) bool: envs whose physics blew up during the last step (MuJoCo reset them)."""
         return torch.from_numpy(self._unstable.copy())
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+        if self._conns:
+            self._finalizer()
+            self._conns = []
+
+
+def _stop_workers(conns: list[Connection], procs: list) -> None:
+    for conn in conns:
+        try:
+            conn.send(None)
+            conn.close()
+        except OSError:
+            pass
+    for proc in procs:
+        proc.join(timeout=5)
+        if proc.is_alive():
+            proc.kill()
