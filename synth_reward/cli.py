@@ -124,9 +124,19 @@ def tasks_command(
         console.print(table)
 
 
+from synth_reward.agent.cli import resume_command, run_command, show_command  # noqa: E402
 from synth_reward.sandbox.cli import check_command  # noqa: E402 (kept next to the other commands)
 
 app.command("check")(check_command)
+app.command("run")(run_command)
+app.command("resume")(resume_command)
+app.command("show")(show_command)
+
+from synth_reward.train.cli import analyze_command, eval_command, train_command  # noqa: E402
+
+app.command("train")(train_command)
+app.command("eval")(eval_command)
+app.command("analyze")(analyze_command)
 
 
 def main() -> None:

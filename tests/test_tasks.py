@@ -92,3 +92,11 @@ def test_malformed_suite_files(tmp_path, text: str, message: str) -> None:
     with pytest.raises(UsageError, match=message) as info:
         load_suite(str(path))
     assert "\n" not in str(info.value)
+
+
+def test_user_suites_from_the_environment(tmp_path, monkeypatch) -> None:
+    path = tmp_path / "extra.yaml"
+    path.write_text("tasks:\n  - {id: mine/ant-up, morphology: ant, instruction: stand, success: ant_lie_down}\n")
+    monkeypatch.setenv("SYNTH_REWARD_SUITES", str(path))
+    assert get_task("mine/ant-up").morphology == "ant"
+    assert "humanoid/kneel" in all_tasks()

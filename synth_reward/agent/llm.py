@@ -282,7 +282,13 @@ def llm_available(settings: LLMSettings, environ: Mapping[str, str] | None = Non
         return False, f"unknown model {settings.model!r}: {first[:200]}"
     if provider in LOCAL_PROVIDERS:
         return True, f"{settings.model} (local {provider} server)"
-    check = litellm.validate_environment(model=settings.model)
+    empty = {k: v for k, v in os.environ.items() if not v.strip()}
+    try:  # an empty variable is no key, though litellm counts it as one
+        for k in empty:
+            del os.environ[k]
+        check = litellm.validate_environment(model=settings.model)
+    finally:
+        os.environ.update(empty)
     if check.get("keys_in_environment"):
         return True, f"{settings.model} ({provider})"
     missing = ", ".join(f"${k}" for k in check.get("missing_keys", [])) or "the provider's API key"

@@ -101,19 +101,19 @@ def humanoid_crouch(state: State) -> torch.Tensor:
 
 
 # ---- ant postures ------------------------------------------------------------------------
-ANT_FOOT_TIPS = {
-    "left_ankle": (0.4, 0.4, 0.0),
-    "right_ankle": (-0.4, 0.4, 0.0),
-    "third_ankle": (-0.4, -0.4, 0.0),
-    "fourth_ankle": (0.4, -0.4, 0.0),
-}
+ANT_FOOT_TIPS = (
+    ("left_ankle", (0.4, 0.4, 0.0)),
+    ("right_ankle", (-0.4, 0.4, 0.0)),
+    ("third_ankle", (-0.4, -0.4, 0.0)),
+    ("fourth_ankle", (0.4, -0.4, 0.0)),
+)
 """Foot tips of ant.xml's lower legs in each lower-leg body's frame (the capsules' far ends)."""
 
 
 def ant_foot_heights(state: State) -> torch.Tensor:
     """(N, 4) m: height of each foot tip's capsule centre above the floor."""
     heights = []
-    for body, tip in ANT_FOOT_TIPS.items():
+    for body, tip in ANT_FOOT_TIPS:
         b = state.body(body)
         local = torch.tensor(tip, dtype=b.pos.dtype, device=b.pos.device)
         heights.append((b.pos + b.rot @ local)[:, 2] - state.floor_height)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -185,9 +186,15 @@ def load_suite(name_or_path: str | Path) -> Suite:
     return _load_suite_file(SUITE_DIR / f"{name_or_path}.yaml")
 
 
+def user_suite_files() -> list[Path]:
+    """Suite files named in SYNTH_REWARD_SUITES (os.pathsep-separated): their tasks join the built-in ones."""
+    return [Path(p) for p in os.environ.get("SYNTH_REWARD_SUITES", "").split(os.pathsep) if p]
+
+
 def all_tasks() -> dict[str, Task]:
-    """Every built-in task by id."""
-    return {t.id: t for name in list_suites() for t in load_suite(name).tasks}
+    """Every task by id: the built-in suites, then the files in SYNTH_REWARD_SUITES (a later id wins)."""
+    suites = [load_suite(name) for name in list_suites()] + [load_suite(str(p)) for p in user_suite_files()]
+    return {t.id: t for suite in suites for t in suite.tasks}
 
 
 def get_task(task_id: str) -> Task:

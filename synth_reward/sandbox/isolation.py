@@ -76,7 +76,7 @@ def unshare_problem() -> str | None:
 
 
 def isolated_command(argv: Sequence[str], writable: Sequence[str | Path], *, network: bool = False,
-                     ) -> tuple[list[str], IsolationReport]:
+                     readable: Sequence[str | Path] = ()) -> tuple[list[str], IsolationReport]:
     """`argv` wrapped so that it runs with no network and can write only to `writable`.
 
     With bwrap: `/` read-only, a fresh `/tmp`, `writable` folders bound read-write, the
@@ -103,6 +103,11 @@ def isolated_command(argv: Sequence[str], writable: Sequence[str | Path], *, net
         if home not in ("/", "") and os.path.isdir(home) and not any(
                 _inside(p, home) for p in (*_PYTHON_ROOTS, package_root, *map(str, writable))):
             cmd += ["--tmpfs", home]  # API keys and tokens live in ~/.config, ~/.netrc, ...
+        # The fresh /tmp hides whatever lived there: bring back, read-only, this package and
+        # Python when they were installed under /tmp, and what the caller asks to read.
+        shown = [p for p in (*_PYTHON_ROOTS, package_root) if _inside(p, "/tmp")] + [str(p) for p in readable]
+        for path in dict.fromkeys(shown):
+            cmd += ["--ro-bind", path, path]
         for path in writable:
             cmd += ["--bind", str(path), str(path)]
         report.used.append(_BWRAP_LAYER)

@@ -1,0 +1,176 @@
+"""`synth-reward "instruction"` (run), `resume RUN` and `show RUN`: thin commands over agent.loop."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+console = Console(soft_wrap=True)
+
+
+class LiveView:
+    """The run's progress: a live table on a terminal, one plain line per event otherwise."""
+
+    def __init__(self, iterations: int, samples: int, designer: str) -> None:
+        self.iterations, self.samples, self.designer = iterations, samples, designer
+        self.iteration, self.status, self.start = 0, "starting", time.monotonic()
+        self.rows: dict[str, dict[str, Any]] = {}
+        self.train_seconds: list[float] = []
+        self.spend = 0.0
+        self.live: Live | None = None
+        if console.is_terminal:
+            self.live = Live(self._render(), console=console, refresh_per_second=2, transient=False)
+
+    def __enter__(self) -> LiveView:
+        if self.live is not None:
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live is not None:
+            self.live.__exit__(None, None, None)
+
+    def __call__(self, event: str, data: dict[str, Any]) -> None:
+        line = None
+        if event == "iteration":
+            self.iteration = data["iteration"]
+            line = f"iteration {data['iteration']}/{data['of']}"
+        elif event == "task":
+            line = f"task {data['task']}: success means: {data['success']}"
+        elif event == "success_check":
+            line = "success check (frozen for the run; saved as success.py):\n" + data["code"]
+        elif event == "designing":
+            self.status = f"designing {data['samples']} candidates ({data['designer']})"
+            line = self.status
+        elif event == "stage":
+            self.rows.setdefault(data["id"], {})["stage"] = data["stage"]
+            self.status = f"{data['id']}: {data['stage']}"
+            line = self.status
+        elif event == "candidate":
+            self.rows[data["id"]] = data
+            if data.get("train_seconds"):
+                self.train_seconds.append(data["train_seconds"])
+            rate = "-" if data.get("success_rate") is None else f"{data['success_rate']:.0%}"
+            line = f"{data['id']}: {data['stage']}, success {rate}" + (f" ({data['reason'][:200]})" if data.get("reason") else "")
+        elif event == "final":
+            self.status = f"final evaluation: retraining the best reward, seed {data['seed']}"
+            line = self.status
+        if self.live is not None:
+            self.live.update(self._render())
+        elif line is not None:
+            console.print(line, highlight=False, markup=False)
+
+    def _eta(self) -> str:
+        if not self.train_seconds:
+            return "-"
+        done = sum(1 for r in self.rows.values() if "success_rate" in r or r.get("stage") == "rejected")
+        left = max(0, self.iterations * self.samples - done)
+        return f"~{left * sum(self.train_seconds) / len(self.train_seconds) / 60:.0f} min"
+
+    def _render(self) -> Group:
+        elapsed = (time.monotonic() - self.start) / 60
+        head = Text(f"iteration {self.iteration}/{self.iterations} · {self.designer} · {elapsed:.1f} min elapsed"
+                    f" · ETA {self._eta()} · {self.status}")
+        table = Table("candidate", "stage", "success", "progress", "note", expand=True)
+        for cid, r in self.rows.items():
+            rate = "-" if r.get("success_rate") is None else f"{r['success_rate']:.0%}"
+            prog = "-" if r.get("progress") is None else f"{r['progress']:.2f}"
+            table.add_row(cid, r.get("stage", ""), rate, prog, (r.get("reason") or "")[:80])
+        return Group(head, table)
+
+
+def run_command(
+    instruction: Annotated[str, typer.Argument(help="What the robot should do, e.g. \"make the humanoid kneel\".")],
+    env: Annotated[str | None, typer.Option("--env", help="Morphology, when the sentence names none.")] = None,
+    success: Annotated[Path | None, typer.Option("--success", help="Your own success(state) check (free-form "
+                                                 "instructions); vetted, then frozen for the run.")] = None,
+    samples: Annotated[int, typer.Option("--samples", "-k", min=1, help="Reward candidates per iteration (K).")] = 3,
+    iterations: Annotated[int, typer.Option("--iterations", "-i", min=1, help="Design-train-analyze rounds (I).")] = 2,
+    steps: Annotated[int | None, typer.Option("--steps", min=1, help="Env steps per candidate "
+                                              "(default: the morphology's training default).")] = None,
+    final_seeds: Annotated[int, typer.Option("--final-seeds", min=0, help="Seeds the best reward is retrained on "
+                                             "at the end (0 skips the final evaluation).")] = 2,
+    final_steps: Annotated[int | None, typer.Option("--final-steps", min=1, help="Env steps per final retraining "
+                                                    "(default: --steps).")] = None,
+    episodes: Annotated[int, typer.Option("--episodes", min=1, help="Evaluation episodes per policy.")] = 8,
+    num_envs: Annotated[int | None, typer.Option("--num-envs", min=1, help="Parallel envs in training.")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="LLM by litellm name (openai/gpt-4o, "
+                                              "anthropic/claude-..., openai/<local> with --api-base); "
+                                              "env SYNTH_REWARD_MODEL.")] = None,
+    api_base: Annotated[str | None, typer.Option("--api-base", help="OpenAI-compatible base URL (vLLM, Ollama, "
+                                                 "llama.cpp); env SYNTH_REWARD_API_BASE.")] = None,
+    spend_cap: Annotated[float | None, typer.Option("--spend-cap", help="Stop the run before LLM spend passes "
+                                                    "this many US dollars; env SYNTH_REWARD_SPEND_CAP_USD.")] = None,
+    review: Annotated[bool, typer.Option("--review/--no-review", help="LLM review of each vetted reward.")] = False,
+    video: Annotated[bool, typer.Option("--video/--no-video", help="Render MP4s of the best policy.")] = True,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the designer and of training.")] = 0,
+    out: Annotated[Path, typer.Option("--out", help="Folder that holds run folders.")] = Path("runs"),
+) -> None:
+    """Design, vet, train and refine reward code for an instruction; the run folder keeps everything."""
+    from synth_reward.agent.loop import Loop, settings_for
+    from synth_reward.agent.store import RunStore, check_writable
+
+    settings, llm, note = settings_for(
+        instruction, model=model, api_base=api_base, spend_cap_usd=spend_cap, env=env,
+        success_file=str(success) if success else None, samples=samples, iterations=iterations, steps=steps,
+        final_seeds=final_seeds, final_steps=final_steps, eval_episodes=episodes, num_envs=num_envs,
+        review=review, video=video, seed=seed)
+    console.print(note, highlight=False, markup=False)
+    resolved = Loop.prepare(settings)  # bad input fails here, before anything is written
+    check_writable(out)
+    store = RunStore.create(out, settings.instruction, settings=settings.model_dump(mode="json"))
+    console.print(f"run {store.run_id} -> {store.path}", highlight=False, markup=False)
+    _drive(Loop(store, settings, llm, resolved=resolved), settings)
+
+
+def resume_command(
+    run: Annotated[str, typer.Argument(help="Run id or run folder.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder that holds run folders.")] = Path("runs"),
+) -> None:
+    """Continue a stopped or killed run where it stopped; nothing is designed, paid for or trained twice."""
+    from synth_reward.agent.loop import Loop, RunSettings
+    from synth_reward.agent.store import RunStore
+
+    store = RunStore.open(run, out)
+    settings = RunSettings.model_validate(store.info().settings)
+    console.print(f"resuming {store.run_id} ({store.info().status})", highlight=False, markup=False)
+    _drive(Loop(store, settings), settings)
+
+
+def show_command(
+    run: Annotated[str, typer.Argument(help="Run id or run folder.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder that holds run folders.")] = Path("runs"),
+) -> None:
+    """Print a run's report (or its progress so far)."""
+    from synth_reward.agent.store import RunStore
+
+    store = RunStore.open(run, out)
+    report = store.read_text("report.md")
+    if report is None:
+        info = store.info()
+        results = [c.read("result") for c in store.candidates()]
+        lines = [f"run {store.run_id}: {info.status} {info.message}".rstrip(), f"instruction: {info.instruction}"]
+        lines += [f"{r['id']}: {r['stage']} success={r.get('success_rate')} {r.get('reason', '')[:120]}"
+                  for r in results if r]
+        report = "\n".join(lines)
+    console.print(report, highlight=False, markup=False)
+
+
+def _drive(loop: Any, settings: Any) -> None:
+    designer = "LLM " + str(settings.llm.get("model")) if settings.designer == "llm" else "offline template designer"
+    with LiveView(settings.iterations, settings.samples, designer) as view:
+        loop.on_event = view
+        summary = loop.run()
+    console.print(f"{summary.status}: {summary.message}", highlight=False, markup=False)
+    console.print(f"report: {Path(summary.run_dir) / 'report.md'}", highlight=False, markup=False)
+    if summary.best_reward_file:
+        console.print(f"best reward: {summary.best_reward_file}", highlight=False, markup=False)
+    if summary.status == "stopped":  # spend cap (3) or an LLM failure (1); `resume` continues it
+        raise typer.Exit(3 if "spend" in summary.message.lower() else 1)

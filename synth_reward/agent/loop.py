@@ -1,0 +1,672 @@
+"""The agent loop: design → vet → (review) → train → analyze → select, for I iterations.
+
+One `Loop` drives one run folder (agent/store.py). Every stage of every candidate writes
+its record before the next stage starts, and every stage first looks for its record, so
+`synth-reward resume RUN` continues a killed run with nothing designed, paid for or
+trained twice (a training cut in the middle resumes from its last checkpoint).
+
+Candidates train in their own process, isolated by the sandbox (no network, writes only
+to the candidate's folder), through the same `synth-reward train` / `analyze` commands a
+person uses; a candidate that fails anywhere is recorded with its reason and the loop
+goes on. Fitness is the task's success rate on evaluation rollouts, never the reward the
+designer wrote; ties go to progress toward success (mean fraction of successful steps).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, Field
+
+from synth_reward.agent.llm import LLMClient, LLMError, LLMSettings, SpendCapReached, llm_available
+from synth_reward.agent.offline import LABEL as OFFLINE_LABEL
+from synth_reward.agent.offline import OfflineDesigner
+from synth_reward.agent.prompts import (
+    Best,
+    Feedback,
+    Note,
+    designer_messages,
+    parse_review,
+    review_messages,
+    success_messages,
+)
+from synth_reward.agent.resolve import ResolvedTask, resolve_task
+from synth_reward.agent.store import CandidateStore, RunStore
+from synth_reward.envs import describe_state
+from synth_reward.errors import SynthRewardError, UsageError
+
+Designer = Literal["llm", "offline"]
+STAGES = ("designed", "vetted", "reviewed", "trained", "analyzed")
+
+
+class RunSettings(BaseModel):
+    """Everything that defines a run; stored in run.json so that `resume` needs nothing else."""
+
+    instruction: str
+    env: str | None = None
+    """Morphology, when the instruction does not name one."""
+    success_file: str | None = None
+    """A success check written by the person (for a free-form instruction)."""
+    samples: int = Field(3, ge=1)
+    """K: reward candidates per iteration (Eureka used 16)."""
+    iterations: int = Field(2, ge=1)
+    """I: design-train-analyze rounds (Eureka used 5)."""
+    steps: int | None = Field(None, ge=1)
+    """Env steps to train each candidate (default: the morphology's training default)."""
+    final_seeds: int = Field(2, ge=0)
+    """Seeds the best reward is retrained on at the end (0: skip the final evaluation)."""
+    final_steps: int | None = Field(None, ge=1)
+    """Env steps of each final retraining (default: `steps`)."""
+    eval_episodes: int = Field(8, ge=1)
+    """Evaluation episodes per trained policy."""
+    num_envs: int | None = Field(None, ge=1)
+    review: bool = False
+    """Ask the LLM to review each vetted reward against the task (Auto MC-Reward's critic)."""
+    video: bool = True
+    """Render MP4s of the best policy at the end."""
+    human_normalized: bool = True
+    """Where the task has a human reward, also train it and a sparse baseline for the human normalized score."""
+    seed: int = 0
+    designer: Designer = "offline"
+    llm: dict[str, Any] = Field(default_factory=dict)
+    """LLMSettings without secrets (designer == "llm")."""
+    candidate_timeout_s: float = 6 * 3600
+    """Wall-clock limit of one candidate's training process."""
+
+
+class CandidateResult(BaseModel):
+    """What the loop knows about one candidate: where it got to and how well it did."""
+
+    id: str
+    iteration: int
+    index: int
+    stage: str
+    """designed, rejected, review_objected, train_failed, analyze_failed or analyzed."""
+    reason: str = ""
+    success_rate: float | None = None
+    progress: float | None = None
+    """Mean fraction of evaluation steps on which the success check held (tie-breaker)."""
+    components: list[str] = Field(default_factory=list)
+    env_steps: int | None = None
+    train_seconds: float | None = None
+
+
+class FinalResult(BaseModel):
+    seeds: list[int]
+    success_rates: list[float]
+    success_mean: float
+    success_std: float
+    human_normalized_score: float | None = None
+    human_success: float | None = None
+    sparse_success: float | None = None
+    human_return: float | None = None
+    sparse_return: float | None = None
+    method_return: float | None = None
+    videos: list[str] = Field(default_factory=list)
+
+
+class RunSummary(BaseModel):
+    run_id: str
+    run_dir: str
+    task_id: str
+    instruction: str
+    designer: str
+    status: str
+    message: str = ""
+    candidates: list[CandidateResult]
+    best: str | None = None
+    best_success_rate: float | None = None
+    best_reward_file: str | None = None
+    final: FinalResult | None = None
+    llm_cost_usd: float = 0.0
+    llm_calls: int = 0
+    """HTTP requests sent to the LLM (retries included; replies served from the store are not requests)."""
+    llm_tokens: int = 0
+    wall_seconds: float = 0.0
+
+
+Event = Callable[[str, dict[str, Any]], None]
+
+
+def _noop(event: str, data: dict[str, Any]) -> None:
+    pass
+
+
+def settings_for(instruction: str, model: str | None = None, api_base: str | None = None,
+                 spend_cap_usd: float | None = None, **fields: Any) -> tuple[RunSettings, LLMSettings | None, str]:
+    """Resolve which designer a new run uses. Returns (settings, llm settings or None, a one-line note).
+
+    No model configured: the offline template designer, said in one line. A model given
+    explicitly whose key is missing: UsageError (exit 2), never a silent fallback.
+    """
+    llm = LLMSettings.from_env(model=model, api_base=api_base, spend_cap_usd=spend_cap_usd)
+    ok, reason = llm_available(llm)
+    if ok:
+        return RunSettings(instruction=instruction, designer="llm", llm=llm.public(), **fields), llm, \
+            f"designer: LLM {llm.model}" + (f" at {llm.api_base}" if llm.api_base else "")
+    if model is not None:
+        raise UsageError(f"cannot use model {model!r}: {reason}")
+    note = f"{reason}; using the {OFFLINE_LABEL}"
+    return RunSettings(instruction=instruction, designer="offline", **fields), None, note
+
+
+class Loop:
+    """Runs (or resumes) one run folder to the end. `on_event` feeds the live view."""
+
+    def __init__(self, store: RunStore, settings: RunSettings, llm: LLMSettings | None = None,
+                 on_event: Event = _noop, resolved: ResolvedTask | None = None) -> None:
+        self.store, self.settings, self.on_event = store, settings, on_event
+        self._prepared = resolved
+        self.client: LLMClient | None = None
+        if settings.designer == "llm":
+            llm = llm or LLMSettings.model_validate(settings.llm)
+            self.client = LLMClient(llm, store, seed=settings.seed)
+        self.offline = OfflineDesigner(seed=settings.seed)
+        self.results: dict[str, CandidateResult] = {}
+        self.resolved: ResolvedTask | None = None
+        self.start = time.monotonic()
+
+    # ---- the run -------------------------------------------------------------------------
+    def run(self) -> RunSummary:
+        store = self.store
+        store.update_info(status="running", message="")
+        try:
+            self.resolved = self._resolve()
+            self._emit("task", task=self.resolved.task_id, success=self.resolved.success_text)
+            best: CandidateResult | None = None
+            feedback: Feedback | None = None
+            for iteration in range(1, self.settings.iterations + 1):
+                self._emit("iteration", iteration=iteration, of=self.settings.iterations)
+                self._iteration(iteration, best, feedback)
+                best = self._best()
+                feedback = self._feedback(iteration, best)
+                store.log("iteration_done", iteration=iteration, best=best.id if best else None)
+            summary = self._finish(best)
+            store.update_info(status="finished", message=summary.message)
+        except SpendCapReached as exc:
+            store.update_info(status="stopped", message=str(exc))
+            summary = self._summary("stopped", str(exc), self._best())
+        except LLMError as exc:
+            store.update_info(status="stopped", message=f"LLM error: {exc}")
+            summary = self._summary("stopped", f"LLM error: {exc}", self._best())
+        except KeyboardInterrupt:
+            store.update_info(status="stopped", message="interrupted; continue with `synth-reward resume`")
+            raise
+        store.write_json("summary.json", summary)
+        store.write_text("report.md", render_report(summary, self.resolved))
+        return summary
+
+    def _emit(self, event: str, **data: Any) -> None:
+        self.on_event(event, data)
+
+    # ---- task and success check --------------------------------------------------------------
+    @staticmethod
+    def prepare(settings: RunSettings) -> ResolvedTask:
+        """Resolve the task and vet a person's success file: all bad input is found before a run folder exists."""
+        resolved = resolve_task(settings.instruction, env=settings.env, success_file=settings.success_file)
+        if resolved.success_source == "file":
+            from synth_reward.sandbox import vet_success
+
+            verdict = vet_success(resolved.success_code or "", resolved.morphology)
+            if not verdict.accepted:
+                raise UsageError(f"success file {resolved.success_file} was rejected at stage {verdict.stage}: "
+                                 f"{_one_line(verdict.reason)}")
+            resolved = resolved.with_success(verdict.code, "file")
+        elif resolved.success_source == "to_write" and settings.designer != "llm":
+            from synth_reward.agent.offline import understood
+
+            raise UsageError(f"the {OFFLINE_LABEL} cannot write a success check for {resolved.instruction!r}; "
+                             f"pass one with --success FILE, configure an LLM (--model), or ask for one of: "
+                             f"{understood()}")
+        return resolved
+
+    def _resolve(self) -> ResolvedTask:
+        store = self.store
+        saved = store.read_json("task.json")
+        if saved is not None:
+            return ResolvedTask.model_validate(saved)
+        resolved = self._prepared or self.prepare(self.settings)
+        if resolved.success_source == "to_write" and resolved.success_code is None:
+            resolved = self._success_check(resolved)
+        elif resolved.success_code is not None:
+            store.write_text("success.py", resolved.success_code)
+        store.write_json("task.json", resolved)
+        task = resolved.to_task()
+        store.write_text("task_suite.yaml", yaml.safe_dump(
+            {"name": "run", "tasks": [task.model_dump(mode="json", exclude_defaults=True)]}, sort_keys=False))
+        store.log("task", task_id=resolved.task_id, free_form=resolved.free_form)
+        return resolved
+
+    def _success_check(self, resolved: ResolvedTask) -> ResolvedTask:
+        """Have the LLM write the success check of a free-form instruction; vetted, then frozen for the run."""
+        from synth_reward.sandbox import vet_success
+
+        assert self.client is not None  # prepare() refused a free-form instruction without an LLM
+        reasons, code = [], None
+        for attempt in range(3):
+            messages = success_messages(resolved)
+            if reasons:
+                messages.append({"role": "user", "content": "Your previous check was rejected: " + reasons[-1]})
+            reply = self.client.complete(messages, n=1)[0]
+            verdict = vet_success(reply.text or "", resolved.morphology)
+            self.store.write_json(f"success_attempt_{attempt + 1}.json", verdict)
+            if verdict.accepted:
+                code = verdict.code
+                break
+            reasons.append(verdict.feedback())
+        if code is None:
+            raise SynthRewardError("the designer wrote no acceptable success check in 3 tries: "
+                                   + " | ".join(r.splitlines()[0] for r in reasons))
+        self.store.write_text("success.py", code)
+        self._emit("success_check", code=code)
+        return resolved.with_success(code, resolved.success_source)
+
+    # ---- one iteration -----------------------------------------------------------------------
+    def _iteration(self, iteration: int, best: CandidateResult | None, feedback: Feedback | None) -> None:
+        codes = self._design(iteration, best, feedback)
+        for index, code in enumerate(codes):
+            cand = self.store.candidate(iteration, index)
+            if cand.code("reply.txt") is None:
+                cand.write_code(code, "reply.txt")
+            result = self._candidate(cand, iteration, index)
+            self.results[cand.id] = result
+            cand.write("result", result)
+            self._emit("candidate", **result.model_dump())
+
+    def _design(self, iteration: int, best: CandidateResult | None, feedback: Feedback | None) -> list[str]:
+        """K replies (LLM) or K template rewards (offline); replies are cached in the store."""
+        k, resolved = self.settings.samples, self._resolved
+        saved = [self.store.candidate(iteration, j).code("reply.txt") for j in range(k)]
+        if all(text is not None for text in saved):
+            return [t for t in saved if t is not None]
+        best_code = self._code(best) if best else None
+        self._emit("designing", iteration=iteration, samples=k, designer=self.settings.designer)
+        if self.client is None:
+            analysis = self._analysis(best) if best else None
+            fb = {"code": best_code, "analysis": analysis} if best_code else None
+            return [c.code for c in self.offline.propose(resolved, k, feedback=fb, iteration=iteration)]
+        messages = designer_messages(resolved, best=Best(candidate=best.id, code=best_code) if best and best_code else None,
+                                     feedback=feedback, iteration=iteration,
+                                     state_description=describe_state(resolved.morphology))
+        replies = self.client.complete(messages, n=k)
+        return [r.text if r.ok else f"# the LLM call failed: {r.error}\n" for r in replies]
+
+    def _candidate(self, cand: CandidateStore, iteration: int, index: int) -> CandidateResult:
+        base = {"id": cand.id, "iteration": iteration, "index": index}
+        verdict = cand.read("verdict")
+        if verdict is None:
+            from synth_reward.sandbox import vet_reward
+
+            self._emit("stage", id=cand.id, stage="vetting")
+            v = vet_reward(cand.code("reply.txt") or "", self._resolved.morphology,
+                           num_envs=self._num_envs)
+            cand.write("verdict", v)
+            verdict = v.model_dump(mode="json")
+            if v.accepted:
+                cand.write_code(v.code, "reward.py")
+        if not verdict["accepted"]:
+            reason = f"rejected at {verdict['stage']}: {_one_line(verdict['reason'])}"
+            return CandidateResult(**base, stage="rejected", reason=reason)
+        components = list(verdict.get("components") or [])
+        if self.settings.review and self.client is not None:
+            review = cand.read("review")
+            if review is None:
+                self._emit("stage", id=cand.id, stage="review")
+                reply = self.client.complete(review_messages(self._resolved, cand.code("reward.py") or ""), n=1)[0]
+                r = parse_review(reply.text or "")
+                cand.write("review", r)
+                review = r.model_dump(mode="json")
+            if not review["accepted"]:
+                return CandidateResult(**base, stage="review_objected", components=components,
+                                       reason="; ".join(review["objections"]))
+        train = self._train(cand)
+        if train.get("status") != "completed":
+            return CandidateResult(**base, stage="train_failed", components=components,
+                                   reason=_one_line(train.get("reason") or "training failed"))
+        if self._analyze(cand) is None:
+            error = cand.read("analyze_error") or {}
+            return CandidateResult(**base, stage="analyze_failed", components=components,
+                                   reason=_one_line(error.get("reason", "evaluation failed")))
+        rate, progress = _eval_scores(cand.file("train"))
+        return CandidateResult(**base, stage="analyzed", components=components, success_rate=rate,
+                               progress=progress, env_steps=train.get("env_steps"),
+                               train_seconds=train.get("wall_seconds"))
+
+    # ---- training and analysis in isolated processes -----------------------------------------
+    def _train(self, cand: CandidateStore, *, out: str = "train", seed: int | None = None,
+               steps: int | None = None, reward: bool = True) -> dict[str, Any]:
+        """`synth-reward train` on the candidate's reward in an isolated process; its result.json."""
+        folder = cand.file(out)
+        done = _read_json(folder / "result.json")
+        if done is not None and done.get("status") in ("completed", "failed"):
+            return done
+        s = self.settings
+        argv = [sys.executable, "-m", "synth_reward.cli", "train", "--task", self._resolved.task_id,
+                "--out", str(folder), "--seed", str(s.seed if seed is None else seed)]
+        if reward:
+            argv += ["--reward", str(cand.file("reward.py"))]
+        if steps or s.steps:
+            argv += ["--steps", str(steps or s.steps)]
+        if s.num_envs:
+            argv += ["--num-envs", str(s.num_envs)]
+        if (folder / "checkpoints" / "last.pt").exists() and (folder / "manifest.json").exists():
+            argv.append("--resume")
+        self._emit("stage", id=cand.id, stage=f"training ({out})", folder=str(folder))
+        code, log = self._isolated(argv, cand.file(""), f"{out}.log", watch=folder)
+        result = _read_json(folder / "result.json")
+        if result is None:
+            result = {"status": "failed", "reason": f"training process exited with status {code}: {_tail(log)}"}
+        return result
+
+    def _analyze(self, cand: CandidateStore, out: str = "train") -> dict[str, Any] | None:
+        folder = cand.file(out)
+        saved = _read_json(folder / "analysis.json")
+        if saved is not None:
+            return saved
+        argv = [sys.executable, "-m", "synth_reward.cli", "analyze", str(folder),
+                "--episodes", str(self.settings.eval_episodes)]
+        self._emit("stage", id=cand.id, stage="analyzing")
+        code, log = self._isolated(argv, cand.file(""), f"analyze_{out}.log")
+        saved = _read_json(folder / "analysis.json")
+        if saved is None:
+            cand.write("analyze_error", {"reason": f"analysis exited with status {code}: {_tail(log)}"})
+        return saved
+
+    def _isolated(self, argv: list[str], folder: Path, log_name: str, watch: Path | None = None) -> tuple[int, str]:
+        """Run argv isolated (no network, writes only to `folder`), output to a log file; (status, log text)."""
+        from synth_reward.sandbox.isolation import clean_env, isolated_command
+
+        folder.mkdir(parents=True, exist_ok=True)
+        suite = folder / "task_suite.yaml"
+        if not suite.exists():
+            suite.write_text(self.store.read_text("task_suite.yaml") or "")
+        cmd, report = isolated_command(argv, [folder])
+        env = clean_env(folder, SYNTH_REWARD_SUITES=str(suite), COLUMNS="100", MUJOCO_GL="egl")
+        log_path = folder / log_name
+        with open(log_path, "w") as log:
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=folder)
+            deadline = time.monotonic() + self.settings.candidate_timeout_s
+            try:
+                while proc.poll() is None:
+                    if time.monotonic() > deadline:
+                        proc.kill()
+                        log.write(f"\nkilled after {self.settings.candidate_timeout_s:.0f} s\n")
+                        break
+                    if watch is not None:
+                        self._emit("train_progress", records=_count_lines(watch / "records.jsonl"))
+                    time.sleep(0.5)
+            except KeyboardInterrupt:
+                proc.terminate()  # the trainer saves a checkpoint on SIGTERM
+                proc.wait(timeout=30)
+                raise
+        self.store.log("process", argv=argv[3:], status=proc.returncode, isolation=report.model_dump(mode="json"))
+        return proc.wait(), log_path.read_text(errors="replace")
+
+    # ---- selection and feedback ----------------------------------------------------------------
+    def _best(self) -> CandidateResult | None:
+        trained = [r for r in self.results.values() if r.stage == "analyzed" and r.success_rate is not None]
+        if not trained:
+            return None
+        return max(trained, key=lambda r: (r.success_rate or 0.0, r.progress or 0.0, -r.iteration, -r.index))
+
+    def _feedback(self, iteration: int, best: CandidateResult | None) -> Feedback:
+        mine = [r for r in self.results.values() if r.iteration == iteration]
+        fb = Feedback(
+            rejections=[Note(candidate=r.id, reason=r.reason) for r in mine if r.stage == "rejected"],
+            training_errors=[Note(candidate=r.id, reason=r.reason) for r in mine
+                             if r.stage in ("train_failed", "analyze_failed")],
+            review_objections=[f"{r.id}: {r.reason}" for r in mine if r.stage == "review_objected"],
+        )
+        if best is not None:
+            analysis = self._analysis(best) or {}
+            text = (self._cand(best).file("train") / "analysis.txt")
+            fb.success_rate = best.success_rate
+            fb.result = (f"Best so far: {best.id}, success rate {best.success_rate:.0%} over "
+                         f"{self.settings.eval_episodes} evaluation episodes "
+                         f"(mean successful-step fraction {best.progress or 0:.2f}).")
+            fb.reflection = _section(text, "reward") or None
+            fb.failure_analysis = (text.read_text().strip() if text.exists() else json.dumps(analysis)[:4000])
+        return fb
+
+    # ---- the end -----------------------------------------------------------------------------
+    def _finish(self, best: CandidateResult | None) -> RunSummary:
+        if best is None:
+            return self._summary("finished", "no candidate trained successfully; see the candidates' reasons", None)
+        code = self._code(best) or ""
+        header = (f'"""Reward for: {self._resolved.instruction}\n\nsynth-reward run {self.store.run_id}, candidate '
+                  f'{best.id} ({self.settings.designer} designer), success rate {best.success_rate:.0%} on '
+                  f'{self.settings.eval_episodes} evaluation episodes of task {self._resolved.task_id}.\n'
+                  f'Contract: compute_reward(state, action) -> (reward (N,), {{name: (N,)}}).\n"""\n\n')
+        self.store.write_text("best_reward.py", header + code.strip() + "\n")
+        final = self._final(best) if self.settings.final_seeds > 0 else None
+        message = f"best {best.id}: success rate {best.success_rate:.0%}"
+        if final is not None:
+            message += (f"; retrained on {len(final.seeds)} seeds: {final.success_mean:.0%} "
+                        f"± {final.success_std:.0%}")
+        return self._summary("finished", message, best, final)
+
+    def _final(self, best: CandidateResult) -> FinalResult:
+        """Retrain the best reward on fresh seeds, evaluate each, render videos, and the HNS where possible."""
+        s, cand = self.settings, self._cand(best)
+        final = self.store.candidate(0, 0)  # iter_00/cand_00: the final retrainings
+        final.write_code(cand.code("reward.py") or "", "reward.py")
+        seeds = [s.seed + 1000 + k for k in range(s.final_seeds)]
+        steps = s.final_steps or s.steps
+        rates, returns = [], []
+        for seed in seeds:
+            self._emit("final", seed=seed)
+            res = self._train(final, out=f"seed_{seed}", seed=seed, steps=steps)
+            if res.get("status") == "completed":
+                self._analyze(final, out=f"seed_{seed}")
+            rates.append(_eval_scores(final.file(f"seed_{seed}"))[0] or 0.0)
+            returns.append(_mean_return(final.file(f"seed_{seed}")))
+        result = FinalResult(seeds=seeds, success_rates=rates, success_mean=sum(rates) / len(rates),
+                             success_std=_std(rates), method_return=_nanmean(returns))
+        if s.video:
+            best_seed = seeds[max(range(len(seeds)), key=lambda k: rates[k])]
+            result.videos = self._videos(final, f"seed_{best_seed}")
+        task = self._resolved.to_task()
+        if s.human_normalized and task.human_reward is not None:
+            result = self._human_normalized(final, result, steps)
+        return result
+
+    def _videos(self, cand: CandidateStore, out: str) -> list[str]:
+        folder = cand.file(out)
+        argv = [sys.executable, "-m", "synth_reward.cli", "eval", str(folder), "--episodes", "2", "--video"]
+        self._emit("stage", id="final", stage="rendering videos")
+        self._isolated(argv, cand.file(""), f"video_{out}.log")
+        return sorted(str(p.relative_to(self.store.path)) for p in folder.rglob("*.mp4"))
+
+    def _human_normalized(self, final: CandidateStore, result: FinalResult, steps: int | None) -> FinalResult:
+        """(method - sparse) / |human - sparse| on returns of the task's human reward (Eureka's HNS).
+
+        The human baseline trains on the task's human-written reward; the sparse baseline on
+        the success check alone (1 on a successful step, else 0). All three policies are
+        scored by the human reward's episode return on their evaluation rollouts.
+        """
+        seed = self.settings.seed + 1000
+        if self._train(final, out="human", seed=seed, steps=steps, reward=False).get("status") == "completed":
+            self._analyze(final, out="human")
+        sparse_cand = self.store.candidate(0, 1)  # iter_00/cand_01: the sparse baseline
+        sparse_cand.write_code(_sparse_reward_code(self._resolved), "reward.py")
+        if self._train(sparse_cand, out="sparse", seed=seed, steps=steps).get("status") == "completed":
+            self._analyze(sparse_cand, out="sparse")
+        result.human_return = _mean_human_return(final.file("human"))
+        result.sparse_return = _mean_human_return(sparse_cand.file("sparse"))
+        result.method_return = _nanmean([_mean_human_return(final.file(f"seed_{s}")) for s in result.seeds])
+        result.human_success = _success_of(final.file("human"))
+        result.sparse_success = _success_of(sparse_cand.file("sparse"))
+        h, sp, m = result.human_return, result.sparse_return, result.method_return
+        if None not in (h, sp, m) and abs(h - sp) > 1e-9:  # type: ignore[operator]
+            result.human_normalized_score = (m - sp) / abs(h - sp)  # type: ignore[operator]
+        return result
+
+    def _summary(self, status: str, message: str, best: CandidateResult | None,
+                 final: FinalResult | None = None) -> RunSummary:
+        usage = self.client.usage if self.client else None
+        return RunSummary(
+            run_id=self.store.run_id, run_dir=str(self.store.path),
+            task_id=self._resolved.task_id if self.resolved else "", instruction=self.settings.instruction,
+            designer=f"LLM {self.settings.llm.get('model')}" if self.settings.designer == "llm" else OFFLINE_LABEL,
+            status=status, message=message, candidates=list(self.results.values()),
+            best=best.id if best else None, best_success_rate=best.success_rate if best else None,
+            best_reward_file=str(self.store.path / "best_reward.py") if best else None, final=final,
+            llm_cost_usd=usage.cost_usd if usage else 0.0, llm_calls=usage.requests if usage else 0,
+            llm_tokens=(usage.prompt_tokens + usage.completion_tokens) if usage else 0,
+            wall_seconds=time.monotonic() - self.start)
+
+    # ---- small helpers -----------------------------------------------------------------------
+    @property
+    def _resolved(self) -> ResolvedTask:
+        assert self.resolved is not None
+        return self.resolved
+
+    @property
+    def _num_envs(self) -> int:
+        if self.settings.num_envs:
+            return self.settings.num_envs
+        from synth_reward.train.config import default_config
+
+        return default_config(self._resolved.morphology).num_envs
+
+    def _cand(self, r: CandidateResult) -> CandidateStore:
+        return self.store.candidate(r.iteration, r.index)
+
+    def _code(self, r: CandidateResult) -> str | None:
+        return self._cand(r).code("reward.py")
+
+    def _analysis(self, r: CandidateResult) -> dict[str, Any] | None:
+        return _read_json(self._cand(r).file("train") / "analysis.json")
+
+
+def _sparse_reward_code(resolved: ResolvedTask) -> str:
+    """A reward that is the success check alone (1 on a successful step), as standalone contract code.
+
+    A built-in check's source is copied with the helpers it calls, renamed without their
+    leading underscore so that the sandbox's static policy accepts them.
+    """
+    task = resolved.to_task()
+    check, name = task.success_code or "", "success"
+    if not task.success_code:
+        import inspect
+
+        from synth_reward.envs import success as module
+
+        fn = module.CHECKS[task.success or ""]
+        parts = [f"ANT_FOOT_TIPS = {module.ANT_FOOT_TIPS!r}"]
+        parts += [inspect.getsource(getattr(module, h)) for h in ("_upright", "_forward_speed", "ant_foot_heights")]
+        parts.append(inspect.getsource(fn).replace("@check\n", ""))
+        check = "\n\n".join(parts).replace("_upright(", "upright_z(").replace("_forward_speed(", "forward_speed(")
+        name = fn.__name__
+    return ("import math\n\nimport torch\n\n\n" + check.strip() + "\n\n\ndef compute_reward(state, action):\n"
+            f"    hit = {name}(state).to(state.body_pos.dtype)\n    return hit, {{\"success\": hit}}\n")
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _count_lines(path: Path) -> int:
+    try:
+        return sum(1 for _ in path.open())
+    except OSError:
+        return 0
+
+
+def _tail(text: str, lines: int = 3) -> str:
+    kept = [line.strip() for line in text.strip().splitlines() if line.strip()][-lines:]
+    return " | ".join(kept)[-600:]
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())[:600]
+
+
+def _std(values: list[float]) -> float:
+    if len(values) < 2:
+        return 0.0
+    mean = sum(values) / len(values)
+    return math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+def _nanmean(values: list[float | None]) -> float | None:
+    kept = [v for v in values if v is not None and math.isfinite(v)]
+    return sum(kept) / len(kept) if kept else None
+
+
+def _eval(folder: Path) -> dict[str, Any]:
+    return _read_json(folder / "eval" / "eval.json") or {}
+
+
+def _eval_scores(folder: Path) -> tuple[float | None, float | None]:
+    """(success rate, mean fraction of steps on which the check held) of a run's evaluation."""
+    ev = _eval(folder)
+    episodes = ev.get("per_episode") or []
+    progress = sum(e["success_fraction"] for e in episodes) / len(episodes) if episodes else None
+    return ev.get("success_rate"), progress
+
+
+def _mean_return(folder: Path) -> float | None:
+    return _eval(folder).get("return_mean")
+
+
+def _mean_human_return(folder: Path) -> float | None:
+    return _eval(folder).get("human_return_mean")
+
+
+def _success_of(folder: Path) -> float | None:
+    return _eval(folder).get("success_rate")
+
+
+def _section(path: Path, word: str) -> str:
+    """The paragraph of an analysis text that starts with a line mentioning `word`."""
+    try:
+        text = path.read_text()
+    except OSError:
+        return ""
+    blocks = [b for b in text.split("\n\n") if b.strip()]
+    return next((b.strip() for b in blocks if word in b.splitlines()[0].lower()), "")
+
+
+def render_report(summary: RunSummary, resolved: ResolvedTask | None) -> str:
+    """report.md: what was asked, what was tried, what won, and how well it did."""
+    lines = [f"# synth-reward run {summary.run_id}", "",
+             f"- instruction: {summary.instruction}", f"- task: {summary.task_id}",
+             f"- designer: {summary.designer}", f"- status: {summary.status} ({summary.message})",
+             f"- wall time: {summary.wall_seconds / 60:.1f} min",
+             f"- LLM: {summary.llm_calls} requests, {summary.llm_tokens:,} tokens, ${summary.llm_cost_usd:.4f}", ""]
+    if resolved is not None:
+        lines += ["## Success check (frozen for the run)", "", resolved.success_text, ""]
+    lines += ["## Candidates", "", "| candidate | stage | success | progress | note |", "|---|---|---|---|---|"]
+    for c in summary.candidates:
+        rate = "-" if c.success_rate is None else f"{c.success_rate:.0%}"
+        prog = "-" if c.progress is None else f"{c.progress:.2f}"
+        mark = " **best**" if c.id == summary.best else ""
+        lines.append(f"| {c.id}{mark} | {c.stage} | {rate} | {prog} | {c.reason[:160].replace('|', '/')} |")
+    if summary.final is not None:
+        f = summary.final
+        lines += ["", "## Final evaluation (best reward retrained on fresh seeds)", "",
+                  f"- seeds {f.seeds}: success rates {[round(r, 3) for r in f.success_rates]}",
+                  f"- success rate {f.success_mean:.0%} ± {f.success_std:.0%} (mean ± std over seeds)"]
+        if f.human_normalized_score is not None:
+            lines.append(f"- human normalized score {f.human_normalized_score:.2f} "
+                         f"(returns: method {f.method_return:.1f}, human {f.human_return:.1f}, "
+                         f"sparse {f.sparse_return:.1f})")
+        lines += [f"- video: {v}" for v in f.videos]
+    if summary.best_reward_file:
+        lines += ["", f"The winning reward: `{summary.best_reward_file}`."]
+    return "\n".join(lines) + "\n"
+
+
+STAGE_ORDER = {name: i for i, name in enumerate(STAGES)}
