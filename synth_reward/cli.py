@@ -38,8 +38,8 @@ def envs_command(
     morphologies: Annotated[
         Path | None,
         typer.Option(
-            help="A YAML file of extra morphologies (same format as synth_reward/envs/morphologies.yaml).",
-            envvar="SYNTH_REWARD_MORPHOLOGIES",
+            help="A YAML file of extra morphologies (same format as synth_reward/envs/morphologies.yaml); "
+            "SYNTH_REWARD_MORPHOLOGIES (os.pathsep-separated files) adds them to every command.",
         ),
     ] = None,
 ) -> None:

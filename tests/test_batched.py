@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from synth_reward.envs import BatchedEnv, get_morphology, list_morphologies
+from synth_reward.envs.cpu import PhysicsWorkerError
 
 GYM_IDS = {m.name: m.gym_id for m in list_morphologies()}
 
@@ -130,7 +131,7 @@ def test_a_dead_worker_is_reported_not_hung() -> None:
     for child in multiprocessing.active_children():
         child.kill()
         child.join()
-    with pytest.raises(RuntimeError, match="worker process died"):
+    with pytest.raises(PhysicsWorkerError, match="worker process died"):
         env.step(torch.zeros(4, 3))
 
 

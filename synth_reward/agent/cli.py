@@ -135,11 +135,17 @@ def resume_command(
     out: Annotated[Path, typer.Option("--out", help="Folder that holds run folders.")] = Path("runs"),
 ) -> None:
     """Continue a stopped or killed run where it stopped; nothing is designed, paid for or trained twice."""
+    from pydantic import ValidationError
+
     from synth_reward.agent.loop import Loop, RunSettings
     from synth_reward.agent.store import RunStore
+    from synth_reward.errors import UsageError
 
     store = RunStore.open(run, out)
-    settings = RunSettings.model_validate(store.info().settings)
+    try:
+        settings = RunSettings.model_validate(store.info().settings)
+    except ValidationError as exc:
+        raise UsageError(f"{store.path / 'run.json'} has unusable settings: {exc.errors()[0]['msg']}") from None
     console.print(f"resuming {store.run_id} ({store.info().status})", highlight=False, markup=False)
     _drive(Loop(store, settings), settings)
 
@@ -173,4 +179,4 @@ def _drive(loop: Any, settings: Any) -> None:
     if summary.best_reward_file:
         console.print(f"best reward: {summary.best_reward_file}", highlight=False, markup=False)
     if summary.status == "stopped":  # spend cap (3) or an LLM failure (1); `resume` continues it
-        raise typer.Exit(3 if "spend" in summary.message.lower() else 1)
+        raise typer.Exit(3 if loop.stop_kind == "spend_cap" else 1)

@@ -44,7 +44,6 @@ from synth_reward.envs import describe_state
 from synth_reward.errors import SynthRewardError, UsageError
 
 Designer = Literal["llm", "offline"]
-STAGES = ("designed", "vetted", "reviewed", "trained", "analyzed")
 
 
 class RunSettings(BaseModel):
@@ -89,7 +88,7 @@ class CandidateResult(BaseModel):
     iteration: int
     index: int
     stage: str
-    """designed, rejected, review_objected, train_failed, analyze_failed or analyzed."""
+    """rejected, review_objected, train_failed, analyze_failed or analyzed."""
     reason: str = ""
     success_rate: float | None = None
     progress: float | None = None
@@ -108,8 +107,11 @@ class FinalResult(BaseModel):
     human_success: float | None = None
     sparse_success: float | None = None
     human_return: float | None = None
+    """Mean evaluation return, under the task's human reward, of the policy trained on the human reward."""
     sparse_return: float | None = None
+    """The same for the sparse baseline (trained on the success check alone)."""
     method_return: float | None = None
+    """The same for the retrained best reward (mean over seeds)."""
     videos: list[str] = Field(default_factory=list)
 
 
@@ -178,6 +180,7 @@ class Loop:
     def run(self) -> RunSummary:
         store = self.store
         store.update_info(status="running", message="")
+        self.stop_kind = ""
         try:
             self.resolved = self._resolve()
             self._emit("task", task=self.resolved.task_id, success=self.resolved.success_text)
@@ -192,13 +195,18 @@ class Loop:
             summary = self._finish(best)
             store.update_info(status="finished", message=summary.message)
         except SpendCapReached as exc:
+            self.stop_kind = "spend_cap"
             store.update_info(status="stopped", message=str(exc))
             summary = self._summary("stopped", str(exc), self._best())
         except LLMError as exc:
+            self.stop_kind = "llm_error"
             store.update_info(status="stopped", message=f"LLM error: {exc}")
             summary = self._summary("stopped", f"LLM error: {exc}", self._best())
         except KeyboardInterrupt:
             store.update_info(status="stopped", message="interrupted; continue with `synth-reward resume`")
+            raise
+        except SynthRewardError as exc:
+            store.update_info(status="failed", message=str(exc))
             raise
         store.write_json("summary.json", summary)
         store.write_text("report.md", render_report(summary, self.resolved))
@@ -238,10 +246,10 @@ class Loop:
             resolved = self._success_check(resolved)
         elif resolved.success_code is not None:
             store.write_text("success.py", resolved.success_code)
-        store.write_json("task.json", resolved)
         task = resolved.to_task()
         store.write_text("task_suite.yaml", yaml.safe_dump(
             {"name": "run", "tasks": [task.model_dump(mode="json", exclude_defaults=True)]}, sort_keys=False))
+        store.write_json("task.json", resolved)  # the stage's commit record: written last
         store.log("task", task_id=resolved.task_id, free_form=resolved.free_form)
         return resolved
 
@@ -308,10 +316,10 @@ class Loop:
             self._emit("stage", id=cand.id, stage="vetting")
             v = vet_reward(cand.code("reply.txt") or "", self._resolved.morphology,
                            num_envs=self._num_envs)
-            cand.write("verdict", v)
-            verdict = v.model_dump(mode="json")
             if v.accepted:
                 cand.write_code(v.code, "reward.py")
+            cand.write("verdict", v)  # the verdict is the stage's commit record: written last
+            verdict = v.model_dump(mode="json")
         if not verdict["accepted"]:
             reason = f"rejected at {verdict['stage']}: {_one_line(verdict['reason'])}"
             return CandidateResult(**base, stage="rejected", reason=reason)
@@ -332,7 +340,7 @@ class Loop:
             return CandidateResult(**base, stage="train_failed", components=components,
                                    reason=_one_line(train.get("reason") or "training failed"))
         if self._analyze(cand) is None:
-            error = cand.read("analyze_error") or {}
+            error = cand.read("analyze_error_train") or {}
             return CandidateResult(**base, stage="analyze_failed", components=components,
                                    reason=_one_line(error.get("reason", "evaluation failed")))
         rate, progress = _eval_scores(cand.file("train"))
@@ -342,7 +350,7 @@ class Loop:
 
     # ---- training and analysis in isolated processes -----------------------------------------
     def _train(self, cand: CandidateStore, *, out: str = "train", seed: int | None = None,
-               steps: int | None = None, reward: bool = True) -> dict[str, Any]:
+               steps: int | None = None, reward: bool = True, vetted: bool = True) -> dict[str, Any]:
         """`synth-reward train` on the candidate's reward in an isolated process; its result.json."""
         folder = cand.file(out)
         done = _read_json(folder / "result.json")
@@ -353,6 +361,8 @@ class Loop:
                 "--out", str(folder), "--seed", str(s.seed if seed is None else seed)]
         if reward:
             argv += ["--reward", str(cand.file("reward.py"))]
+            if vetted:
+                argv.append("--vetted")  # the loop's critic already vetted it: no second probe
         if steps or s.steps:
             argv += ["--steps", str(steps or s.steps)]
         if s.num_envs:
@@ -362,14 +372,15 @@ class Loop:
         self._emit("stage", id=cand.id, stage=f"training ({out})", folder=str(folder))
         code, log = self._isolated(argv, cand.file(""), f"{out}.log", watch=folder)
         result = _read_json(folder / "result.json")
-        if result is None:
+        if result is None or result.get("status") not in ("completed", "failed"):
             result = {"status": "failed", "reason": f"training process exited with status {code}: {_tail(log)}"}
+            _write_json(folder / "result.json", result)  # a failure is a result too: resume does not repeat it
         return result
 
     def _analyze(self, cand: CandidateStore, out: str = "train") -> dict[str, Any] | None:
         folder = cand.file(out)
         saved = _read_json(folder / "analysis.json")
-        if saved is not None:
+        if saved is not None or cand.has(f"analyze_error_{out}"):
             return saved
         argv = [sys.executable, "-m", "synth_reward.cli", "analyze", str(folder),
                 "--episodes", str(self.settings.eval_episodes)]
@@ -377,7 +388,7 @@ class Loop:
         code, log = self._isolated(argv, cand.file(""), f"analyze_{out}.log")
         saved = _read_json(folder / "analysis.json")
         if saved is None:
-            cand.write("analyze_error", {"reason": f"analysis exited with status {code}: {_tail(log)}"})
+            cand.write(f"analyze_error_{out}", {"reason": f"analysis exited with status {code}: {_tail(log)}"})
         return saved
 
     def _isolated(self, argv: list[str], folder: Path, log_name: str, watch: Path | None = None) -> tuple[int, str]:
@@ -397,18 +408,18 @@ class Loop:
             try:
                 while proc.poll() is None:
                     if time.monotonic() > deadline:
-                        proc.kill()
-                        log.write(f"\nkilled after {self.settings.candidate_timeout_s:.0f} s\n")
+                        _stop(proc, grace_s=30)
+                        log.write(f"\nstopped after {self.settings.candidate_timeout_s:.0f} s\n")
                         break
                     if watch is not None:
                         self._emit("train_progress", records=_count_lines(watch / "records.jsonl"))
                     time.sleep(0.5)
             except KeyboardInterrupt:
-                proc.terminate()  # the trainer saves a checkpoint on SIGTERM
-                proc.wait(timeout=30)
+                _stop(proc, grace_s=30)  # the trainer saves a checkpoint on SIGTERM
                 raise
-        self.store.log("process", argv=argv[3:], status=proc.returncode, isolation=report.model_dump(mode="json"))
-        return proc.wait(), log_path.read_text(errors="replace")
+        status = proc.wait()
+        self.store.log("process", argv=argv[3:], status=status, isolation=report.model_dump(mode="json"))
+        return status, log_path.read_text(errors="replace")
 
     # ---- selection and feedback ----------------------------------------------------------------
     def _best(self) -> CandidateResult | None:
@@ -426,14 +437,11 @@ class Loop:
             review_objections=[f"{r.id}: {r.reason}" for r in mine if r.stage == "review_objected"],
         )
         if best is not None:
-            analysis = self._analysis(best) or {}
-            text = (self._cand(best).file("train") / "analysis.txt")
             fb.success_rate = best.success_rate
             fb.result = (f"Best so far: {best.id}, success rate {best.success_rate:.0%} over "
                          f"{self.settings.eval_episodes} evaluation episodes "
                          f"(mean successful-step fraction {best.progress or 0:.2f}).")
-            fb.reflection = _section(text, "reward") or None
-            fb.failure_analysis = (text.read_text().strip() if text.exists() else json.dumps(analysis)[:4000])
+            fb.reflection, fb.failure_analysis = _split_analysis(self._cand(best).file("train") / "analysis.txt")
         return fb
 
     # ---- the end -----------------------------------------------------------------------------
@@ -457,25 +465,28 @@ class Loop:
         """Retrain the best reward on fresh seeds, evaluate each, render videos, and the HNS where possible."""
         s, cand = self.settings, self._cand(best)
         final = self.store.candidate(0, 0)  # iter_00/cand_00: the final retrainings
-        final.write_code(cand.code("reward.py") or "", "reward.py")
-        seeds = [s.seed + 1000 + k for k in range(s.final_seeds)]
-        steps = s.final_steps or s.steps
-        rates, returns = [], []
-        for seed in seeds:
-            self._emit("final", seed=seed)
-            res = self._train(final, out=f"seed_{seed}", seed=seed, steps=steps)
-            if res.get("status") == "completed":
-                self._analyze(final, out=f"seed_{seed}")
-            rates.append(_eval_scores(final.file(f"seed_{seed}"))[0] or 0.0)
-            returns.append(_mean_return(final.file(f"seed_{seed}")))
-        result = FinalResult(seeds=seeds, success_rates=rates, success_mean=sum(rates) / len(rates),
-                             success_std=_std(rates), method_return=_nanmean(returns))
-        if s.video:
-            best_seed = seeds[max(range(len(seeds)), key=lambda k: rates[k])]
+        saved = final.read("final")
+        if saved is not None:
+            result = FinalResult.model_validate(saved)
+        else:
+            final.write_code(cand.code("reward.py") or "", "reward.py")
+            seeds = [s.seed + 1000 + k for k in range(s.final_seeds)]
+            rates = []
+            for seed in seeds:
+                self._emit("final", seed=seed)
+                if self._train(final, out=f"seed_{seed}", seed=seed, steps=s.final_steps or s.steps).get(
+                        "status") == "completed":
+                    self._analyze(final, out=f"seed_{seed}")
+                rates.append(_eval_scores(final.file(f"seed_{seed}"))[0] or 0.0)
+            result = FinalResult(seeds=seeds, success_rates=rates, success_mean=sum(rates) / len(rates),
+                                 success_std=_std(rates))
+            if s.human_normalized and self._resolved.to_task().human_reward is not None:
+                result = self._human_normalized(final, result, s.final_steps or s.steps)
+            final.write("final", result)  # the numbers are final before any video is rendered
+        if s.video and not result.videos:
+            best_seed = result.seeds[max(range(len(result.seeds)), key=lambda k: result.success_rates[k])]
             result.videos = self._videos(final, f"seed_{best_seed}")
-        task = self._resolved.to_task()
-        if s.human_normalized and task.human_reward is not None:
-            result = self._human_normalized(final, result, steps)
+            final.write("final", result)
         return result
 
     def _videos(self, cand: CandidateStore, out: str) -> list[str]:
@@ -497,13 +508,13 @@ class Loop:
             self._analyze(final, out="human")
         sparse_cand = self.store.candidate(0, 1)  # iter_00/cand_01: the sparse baseline
         sparse_cand.write_code(_sparse_reward_code(self._resolved), "reward.py")
-        if self._train(sparse_cand, out="sparse", seed=seed, steps=steps).get("status") == "completed":
+        if self._train(sparse_cand, out="sparse", seed=seed, steps=steps, vetted=False).get("status") == "completed":
             self._analyze(sparse_cand, out="sparse")
         result.human_return = _mean_human_return(final.file("human"))
         result.sparse_return = _mean_human_return(sparse_cand.file("sparse"))
         result.method_return = _nanmean([_mean_human_return(final.file(f"seed_{s}")) for s in result.seeds])
-        result.human_success = _success_of(final.file("human"))
-        result.sparse_success = _success_of(sparse_cand.file("sparse"))
+        result.human_success = _eval_scores(final.file("human"))[0]
+        result.sparse_success = _eval_scores(sparse_cand.file("sparse"))[0]
         h, sp, m = result.human_return, result.sparse_return, result.method_return
         if None not in (h, sp, m) and abs(h - sp) > 1e-9:  # type: ignore[operator]
             result.human_normalized_score = (m - sp) / abs(h - sp)  # type: ignore[operator]
@@ -570,6 +581,46 @@ def _sparse_reward_code(resolved: ResolvedTask) -> str:
             f"    hit = {name}(state).to(state.body_pos.dtype)\n    return hit, {{\"success\": hit}}\n")
 
 
+def _stop(proc: subprocess.Popen, grace_s: float) -> None:
+    """SIGTERM the command's processes themselves (bwrap does not forward signals), then kill."""
+    import os
+    import signal
+
+    for pid in _descendants(proc.pid) or [proc.pid]:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except OSError:
+            pass
+    try:
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _descendants(pid: int) -> list[int]:
+    """Host pids of a process's descendants (from /proc), deepest first."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = [], list(children.get(pid, []))
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out[::-1]
+
+
+def _write_json(path: Path, obj: dict[str, Any]) -> None:
+    from synth_reward.agent.store import atomic_write_text
+
+    atomic_write_text(path, json.dumps(obj, indent=2))
+
+
 def _read_json(path: Path) -> dict[str, Any] | None:
     try:
         return json.loads(path.read_text())
@@ -617,26 +668,18 @@ def _eval_scores(folder: Path) -> tuple[float | None, float | None]:
     return ev.get("success_rate"), progress
 
 
-def _mean_return(folder: Path) -> float | None:
-    return _eval(folder).get("return_mean")
-
-
 def _mean_human_return(folder: Path) -> float | None:
     return _eval(folder).get("human_return_mean")
 
 
-def _success_of(folder: Path) -> float | None:
-    return _eval(folder).get("success_rate")
-
-
-def _section(path: Path, word: str) -> str:
-    """The paragraph of an analysis text that starts with a line mentioning `word`."""
+def _split_analysis(path: Path) -> tuple[str | None, str | None]:
+    """analysis.txt as (reward reflection: the training lines, failure analysis: from "Evaluation:" on)."""
     try:
-        text = path.read_text()
+        lines = path.read_text().strip().splitlines()
     except OSError:
-        return ""
-    blocks = [b for b in text.split("\n\n") if b.strip()]
-    return next((b.strip() for b in blocks if word in b.splitlines()[0].lower()), "")
+        return None, None
+    cut = next((k for k, line in enumerate(lines) if line.startswith("Evaluation:")), len(lines))
+    return "\n".join(lines[:cut]) or None, "\n".join(lines[cut:]) or None
 
 
 def render_report(summary: RunSummary, resolved: ResolvedTask | None) -> str:
@@ -668,5 +711,3 @@ def render_report(summary: RunSummary, resolved: ResolvedTask | None) -> str:
         lines += ["", f"The winning reward: `{summary.best_reward_file}`."]
     return "\n".join(lines) + "\n"
 
-
-STAGE_ORDER = {name: i for i, name in enumerate(STAGES)}

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
@@ -26,6 +27,11 @@ import numpy as np
 import torch
 
 from synth_reward.envs.state import RAW_FIELDS
+from synth_reward.errors import SynthRewardError
+
+
+class PhysicsWorkerError(SynthRewardError):
+    """A physics worker process died (killed, or out of memory); the env cannot continue."""
 
 Parallel = Literal["process", "thread"]
 
@@ -82,6 +88,7 @@ class _Chunk:
 
 def _serve(chunk: _Chunk, conn: Connection) -> None:
     """A worker process's loop: b"s" steps; ("set", ...) resets envs; None or EOF ends it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it stops us
     while True:
         try:
             command = conn.recv()
@@ -140,6 +147,7 @@ class CpuBackend:
         self._chunks = [_Chunk(model, c, frame_skip, copied, self._ctrl, self._packed, self._clock) for c in chunks]
         self._pool: ThreadPoolExecutor | None = None
         self._conns: list[Connection] = []
+        self._broken = False
         if self.parallel == "thread" and len(chunks) > 1:
             self._pool = ThreadPoolExecutor(len(chunks))
         elif self.parallel == "process":
@@ -163,6 +171,8 @@ class CpuBackend:
         """Run a command on every chunk: workers in parallel, the first chunk here."""
         local = self._chunks[0]
         if self._conns:
+            if self._broken:
+                raise PhysicsWorkerError("the physics workers were stopped mid-step; make a new env")
             try:
                 for conn in self._conns:
                     conn.send(command)
@@ -170,7 +180,11 @@ class CpuBackend:
                 for conn in self._conns:
                     conn.recv_bytes()
             except (EOFError, OSError):  # BrokenPipeError included
-                raise RuntimeError("a physics worker process died (killed, or out of memory)") from None
+                self._broken = True
+                raise PhysicsWorkerError("a physics worker process died (killed, or out of memory)") from None
+            except BaseException:  # e.g. KeyboardInterrupt between send and reply: replies are unread
+                self._broken = True
+                raise
         elif self._pool is not None:
             fn = (lambda c: c.step()) if command == b"s" else (lambda c: c.set_state(*command[1:]))
             list(self._pool.map(fn, self._chunks))
@@ -216,9 +230,10 @@ def _stop_workers(conns: list[Connection], procs: list) -> None:
     for conn in conns:
         try:
             conn.send(None)
-            conn.close()
         except OSError:
             pass
+        finally:
+            conn.close()
     for proc in procs:
         proc.join(timeout=5)
         if proc.is_alive():

@@ -121,6 +121,8 @@ def _compile_success(code: str) -> CheckFn:
         exec(compile(code, "<success_code>", "exec"), namespace)  # noqa: S102 - the user's own suite file
     except SyntaxError as exc:
         raise UsageError(f"success_code line {exc.lineno}: {exc.msg}") from None
+    except Exception as exc:  # NameError, ImportError, ... at the code's top level
+        raise UsageError(f"success_code failed to load: {type(exc).__name__}: {exc}".splitlines()[0]) from None
     fn = namespace.get("success")
     if not callable(fn):
         raise UsageError("success_code must define a function success(state) -> bool tensor (N,)")
