@@ -1,0 +1,137 @@
+"""Training throughput, measured in one run: synth-reward's PPO vs SB3's PPO vs the raw physics limit.
+
+On humanoid/kneel with examples/rewards/humanoid_kneel.py, same env count and threads:
+  raw       mujoco.rollout over the same model, frame skip and threads (physics only, no Python per step)
+  env       BatchedEnv stepping with the reward and success check (no learning)
+  ours      synth-reward training: rsl_rl PPO over the batched env (rollout + update), env steps per wall second
+  sb3       Stable-Baselines3 PPO over the same batched env (SB3VecEnv), configured like ours
+            (same steps per update, epochs, minibatch size and network), and with SB3's defaults
+            (n_epochs 10, batch_size 64)
+  sb3_gym   SB3 PPO with its defaults (n_epochs 10, batch_size 64) over a DummyVecEnv of N Gymnasium
+            Humanoid-v5 envs: SB3 as usually run (same model and physics, Gymnasium's reward)
+Prints every rate and the ratios ours/sb3 and ours/raw. Rates vary with machine load; the
+ratios are measured back to back.
+
+    python benchmarks/bench_train.py [--envs 64] [--iterations 5] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_envs import raw_rate  # noqa: E402
+
+from synth_reward.envs.tasks import get_task  # noqa: E402
+from synth_reward.train.config import default_config  # noqa: E402
+from synth_reward.train.reward import load_reward_code  # noqa: E402
+from synth_reward.train.trainer import Trainer  # noqa: E402
+
+REWARD = Path(__file__).parents[1] / "examples" / "rewards" / "humanoid_kneel.py"
+
+
+def env_rate(task_id: str, reward, envs: int, steps: int, threads: int) -> float:
+    env = get_task(task_id).make_env(envs, reward_fn=reward, seed=0, num_threads=threads)
+    actions = torch.rand(steps, envs, env.num_actions) * 0.8 - 0.4
+    for a in actions[:5]:
+        env.step(a)
+    start = time.perf_counter()
+    for a in actions:
+        env.step(a)
+    env.close()
+    return envs * steps / (time.perf_counter() - start)
+
+
+def ours_rate(task_id: str, reward, envs: int, iterations: int, threads: int) -> float:
+    config = default_config("humanoid", num_envs=envs, num_threads=threads, tensorboard=False,
+                            total_steps=10**9, num_records=1)
+    out = Path(tempfile.mkdtemp(prefix="bench_train_"))
+    trainer = Trainer(task_id, reward, config, out / "run")
+    trainer.config = config.model_copy(update={"total_steps": config.steps_per_iteration})  # warm-up: 1 iteration
+    trainer.train()
+    trainer.config = config.model_copy(update={"total_steps": config.steps_per_iteration * (iterations + 1)})
+    start = time.perf_counter()
+    trainer.train(resume=True)
+    rate = iterations * config.steps_per_iteration / (time.perf_counter() - start)
+    trainer.close()
+    shutil.rmtree(out, ignore_errors=True)
+    return rate
+
+
+def sb3_rate(task_id: str, reward, envs: int, iterations: int, like_ours: bool) -> float:
+    from stable_baselines3 import PPO
+
+    from synth_reward.envs.adapters import SB3VecEnv
+
+    config = default_config("humanoid", num_envs=envs)
+    venv = SB3VecEnv(get_task(task_id), envs, reward_fn=reward, seed=0)
+    n_steps = config.num_steps_per_env
+    kwargs = dict(n_steps=n_steps, verbose=0, device="cpu", seed=0)
+    if like_ours:
+        kwargs |= dict(batch_size=n_steps * envs // config.num_mini_batches, n_epochs=config.num_learning_epochs,
+                       policy_kwargs=dict(net_arch=list(config.hidden_dims), activation_fn=torch.nn.ELU))
+    else:
+        kwargs |= dict(batch_size=64, n_epochs=10)
+    model = PPO("MlpPolicy", venv, **kwargs)
+    model.learn(n_steps * envs)  # warm-up: one update
+    start = time.perf_counter()
+    model.learn(n_steps * envs * iterations, reset_num_timesteps=False)
+    rate = n_steps * envs * iterations / (time.perf_counter() - start)
+    venv.close()
+    return rate
+
+
+def sb3_gym_rate(envs: int, iterations: int) -> float:
+    """SB3 PPO as most people run it: SB3's defaults over a DummyVecEnv of Gymnasium Humanoid-v5 envs (one thread)."""
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.env_util import make_vec_env
+
+    venv = make_vec_env("Humanoid-v5", n_envs=envs, seed=0)
+    model = PPO("MlpPolicy", venv, n_steps=24, batch_size=64, n_epochs=10, verbose=0, device="cpu", seed=0)
+    model.learn(24 * envs)
+    start = time.perf_counter()
+    model.learn(24 * envs * iterations, reset_num_timesteps=False)
+    rate = 24 * envs * iterations / (time.perf_counter() - start)
+    venv.close()
+    return rate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--envs", type=int, default=64)
+    parser.add_argument("--iterations", type=int, default=5, help="PPO iterations (of envs x 24 steps) to time")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    task_id = "humanoid/kneel"
+    reward = load_reward_code(REWARD.read_text())
+    steps = 24 * args.iterations
+    print(f"{task_id}: N={args.envs} envs, {args.threads} physics threads, torch threads 1, "
+          f"{os.cpu_count()} cores, {args.iterations} PPO iterations of {24 * args.envs} steps", flush=True)
+    rates = {
+        "raw": raw_rate("humanoid", args.envs, steps, args.threads),
+        "env": env_rate(task_id, reward, args.envs, steps, args.threads),
+        "ours": ours_rate(task_id, reward, args.envs, args.iterations, args.threads),
+        "sb3_like_ours": sb3_rate(task_id, reward, args.envs, args.iterations, like_ours=True),
+        "sb3_defaults": sb3_rate(task_id, reward, args.envs, args.iterations, like_ours=False),
+        "sb3_gym_dummyvec": sb3_gym_rate(args.envs, args.iterations),
+    }
+    for name, rate in rates.items():
+        print(f"{name:>14}: {rate:8,.0f} env-steps/s", flush=True)
+    print(f"ours / sb3 (configured like ours): {rates['ours'] / rates['sb3_like_ours']:.2f}x")
+    print(f"ours / sb3 (SB3 defaults):         {rates['ours'] / rates['sb3_defaults']:.2f}x")
+    print(f"ours / sb3 (Gymnasium DummyVecEnv): {rates['ours'] / rates['sb3_gym_dummyvec']:.2f}x")
+    print(f"ours / raw physics:                {rates['ours'] / rates['raw']:.2f}")
+    print(f"env  / raw physics:                {rates['env'] / rates['raw']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
