@@ -39,6 +39,7 @@ class LiveView:
 
     def __call__(self, event: str, data: dict[str, Any]) -> None:
         line = None
+        self.spend = data.get("llm_usd", self.spend)
         if event == "iteration":
             self.iteration = data["iteration"]
             line = f"iteration {data['iteration']}/{data['of']}"
@@ -76,8 +77,8 @@ class LiveView:
 
     def _render(self) -> Group:
         elapsed = (time.monotonic() - self.start) / 60
-        head = Text(f"iteration {self.iteration}/{self.iterations} · {self.designer} · {elapsed:.1f} min elapsed"
-                    f" · ETA {self._eta()} · {self.status}")
+        head = Text(f"iteration {self.iteration}/{self.iterations} · {self.designer} · LLM ${self.spend:.4f} · "
+                    f"{elapsed:.1f} min elapsed · ETA {self._eta()} · {self.status}")
         table = Table("candidate", "stage", "success", "progress", "note", expand=True)
         for cid, r in self.rows.items():
             rate = "-" if r.get("success_rate") is None else f"{r['success_rate']:.0%}"

@@ -214,6 +214,8 @@ class Loop:
         return summary
 
     def _emit(self, event: str, **data: Any) -> None:
+        if self.client is not None:
+            data.setdefault("llm_usd", self.client.usage.cost_usd)
         self.on_event(event, data)
 
     # ---- task and success check --------------------------------------------------------------
