@@ -120,8 +120,8 @@ def kneel_main(args: argparse.Namespace) -> None:
     result = train(task, load_reward_code(code), config, out, reward_code=code, progress=progress)
     minutes = (time.perf_counter() - start) / 60
     ev = evaluate(out, args.episodes, checkpoint="best", seed=10_000 + args.seed)
-    first = next((r for r in json.loads("[" + ",".join((out / "records.jsonl").read_text().split()) + "]")
-                  if (r["success_rate"] or 0) >= 0.8), None)
+    records = [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines() if line.strip()]
+    first = next((r for r in records if (r["success_rate"] or 0) >= 0.8), None)
     summary = {"task": task.id, "status": result.status, "reason": result.reason, "env_steps": result.env_steps,
                "train_minutes": round(minutes, 2), "steps_per_second": round(result.steps_per_second),
                "eval_checkpoint_steps": ev.env_steps, "eval_episodes": ev.episodes,
