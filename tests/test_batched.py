@@ -139,3 +139,38 @@ def test_bad_action_shape_is_rejected() -> None:
     env = BatchedEnv("hopper", 2)
     with pytest.raises(ValueError, match=r"action must have shape \(2, 3\)"):
         env.step(torch.zeros(2, 4))
+
+
+def test_workers_of_a_killed_parent_exit() -> None:
+    """A SIGKILLed trainer must not leave physics workers spinning (their pipes may stay open in siblings)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    script = (
+        "import multiprocessing, time\n"
+        "from synth_reward.envs import BatchedEnv\n"
+        "envs = [BatchedEnv('hopper', 4, num_threads=2) for _ in range(2)]\n"
+        "print(' '.join(str(c.pid) for c in multiprocessing.active_children()), flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    workers = [int(p) for p in parent.stdout.readline().split()]
+    assert len(workers) == 2
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+
+    def running(pid: int) -> bool:
+        stat = Path(f"/proc/{pid}/stat")
+        try:
+            return stat.read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+        except (FileNotFoundError, ProcessLookupError):
+            return False
+
+    deadline = time.monotonic() + 10
+    while any(map(running, workers)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(map(running, workers))

@@ -149,6 +149,20 @@ def test_kill_and_resume_trains_nothing_twice(tmp_path) -> None:
     assert len(trainings) == 1
 
 
+def test_a_candidate_killed_mid_training_resumes_from_its_checkpoint(tmp_path) -> None:
+    settings = RunSettings(instruction="make the hopper hop forward", designer="offline", steps=1024)
+    store = RunStore.create(tmp_path / "runs", settings.instruction, settings=settings.model_dump(mode="json"))
+    loop = Loop(store, settings)
+    loop.resolved = loop._resolve()
+    folder = tmp_path / "train"
+    assert "--resume" not in loop._train_argv(folder, None)
+    (folder / "checkpoints").mkdir(parents=True)
+    (folder / "checkpoints" / "last.pt").write_bytes(b"")
+    (folder / "run.json").write_text("{}")
+    argv = loop._train_argv(folder, tmp_path / "reward.py")
+    assert argv[-1] == "--resume" and argv[argv.index("--out") + 1] == str(folder)
+
+
 def _assert_usage_error(out: subprocess.CompletedProcess, needle: str) -> None:
     assert out.returncode == 2, out.stdout + out.stderr
     assert "Traceback" not in out.stderr

@@ -42,6 +42,7 @@ from synth_reward.agent.resolve import ResolvedTask, resolve_task
 from synth_reward.agent.store import CandidateStore, RunStore
 from synth_reward.envs import describe_state
 from synth_reward.errors import SynthRewardError, UsageError
+from synth_reward.train.records import MANIFEST
 
 Designer = Literal["llm", "offline"]
 
@@ -359,19 +360,8 @@ class Loop:
         done = _read_json(folder / "result.json")
         if done is not None and done.get("status") in ("completed", "failed"):
             return done
-        s = self.settings
-        argv = [sys.executable, "-m", "synth_reward.cli", "train", "--task", self._resolved.task_id,
-                "--out", str(folder), "--seed", str(s.seed if seed is None else seed)]
-        if reward:
-            argv += ["--reward", str(cand.file("reward.py"))]
-            if vetted:
-                argv.append("--vetted")  # the loop's critic already vetted it: no second probe
-        if steps or s.steps:
-            argv += ["--steps", str(steps or s.steps)]
-        if s.num_envs:
-            argv += ["--num-envs", str(s.num_envs)]
-        if (folder / "checkpoints" / "last.pt").exists() and (folder / "manifest.json").exists():
-            argv.append("--resume")
+        argv = self._train_argv(folder, cand.file("reward.py") if reward else None, seed=seed, steps=steps,
+                                vetted=vetted)
         self._emit("stage", id=cand.id, stage=f"training ({out})", folder=str(folder))
         code, log = self._isolated(argv, cand.file(""), f"{out}.log", watch=folder)
         result = _read_json(folder / "result.json")
@@ -379,6 +369,24 @@ class Loop:
             result = {"status": "failed", "reason": f"training process exited with status {code}: {_tail(log)}"}
             _write_json(folder / "result.json", result)  # a failure is a result too: resume does not repeat it
         return result
+
+    def _train_argv(self, folder: Path, reward: Path | None, *, seed: int | None = None,
+                    steps: int | None = None, vetted: bool = True) -> list[str]:
+        """The `synth-reward train` command line; it resumes a training that a kill cut short."""
+        s = self.settings
+        argv = [sys.executable, "-m", "synth_reward.cli", "train", "--task", self._resolved.task_id,
+                "--out", str(folder), "--seed", str(s.seed if seed is None else seed)]
+        if reward is not None:
+            argv += ["--reward", str(reward)]
+            if vetted:
+                argv.append("--vetted")  # the loop's critic already vetted it: no second probe
+        if steps or s.steps:
+            argv += ["--steps", str(steps or s.steps)]
+        if s.num_envs:
+            argv += ["--num-envs", str(s.num_envs)]
+        if (folder / "checkpoints" / "last.pt").exists() and (folder / MANIFEST).exists():
+            argv.append("--resume")
+        return argv
 
     def _analyze(self, cand: CandidateStore, out: str = "train") -> dict[str, Any] | None:
         folder = cand.file(out)

@@ -86,11 +86,16 @@ class _Chunk:
             self._read(k)
 
 
-def _serve(chunk: _Chunk, conn: Connection) -> None:
-    """A worker process's loop: b"s" steps; ("set", ...) resets envs; None or EOF ends it."""
+def _serve(chunk: _Chunk, conn: Connection, parent: int) -> None:
+    """A worker process's loop: b"s" steps; ("set", ...) resets envs; None, EOF or an orphaned worker ends it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it stops us
     while True:
         try:
+            # A killed parent does not always close our pipe (forked siblings inherit its end),
+            # so an idle worker also checks once a second that its parent is still there.
+            while not conn.poll(1.0):
+                if os.getppid() != parent:
+                    return
             command = conn.recv()
         except EOFError:
             return
@@ -155,7 +160,7 @@ class CpuBackend:
             procs = []
             for chunk in self._chunks[1:]:  # the calling process steps the first chunk itself
                 parent, child = shared.Pipe()
-                proc = shared.Process(target=_serve, args=(chunk, child), daemon=True)
+                proc = shared.Process(target=_serve, args=(chunk, child, os.getpid()), daemon=True)
                 proc.start()
                 child.close()
                 self._conns.append(parent)
