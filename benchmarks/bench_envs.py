@@ -2,18 +2,25 @@
 
 For each morphology: env-steps/s of
   raw      mujoco.rollout over the same model, frame skip and thread count (no Python per step),
-  batched  synth_reward's BatchedEnv (CPU backend: physics + contact forces + State + obs),
-  gym      Gymnasium's own *-v5 env, one env in a loop (as people use it),
-and prints batched/raw and batched/gym. Absolute rates vary with machine load; the
-ratios are measured back to back and are the figures to compare.
+  backend  the CPU backend's step alone (physics, contact forces, gathering mjData fields),
+  batched  BatchedEnv.step (backend + State snapshot, observation, episode bookkeeping),
+  threads  the same with a thread pool instead of worker processes,
+  gym      Gymnasium's own *-v5 env, one env in a loop (as people use it).
 
-    python benchmarks/bench_envs.py [--envs 32] [--steps 200] [--threads 2]
+These machines are noisy (the speed of a core changes by 2x within seconds), so each
+figure is measured in short interleaved rounds: raw, backend, batched, threads, raw, ...
+(raw in a fresh process each time). Each round's ratios use the mean of the raw runs that bracket it, and the printed ratio is
+the median over rounds; absolute rates are medians too and only indicative.
+
+    python benchmarks/bench_envs.py [--envs 32] [--steps 200] [--threads 2] [--rounds 5]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import subprocess
+import sys
 import time
 
 import gymnasium as gym
@@ -44,17 +51,28 @@ def raw_rate(name: str, num_envs: int, steps: int, threads: int) -> float:
         return num_envs * steps / (time.perf_counter() - start)
 
 
-def batched_rate(name: str, num_envs: int, steps: int, threads: int, parallel: str) -> float:
+def raw_rate_isolated(name: str, num_envs: int, steps: int, threads: int) -> float:
+    """raw_rate in a fresh process: rollout's thread pool must not slow the envs measured here."""
+    out = subprocess.run([sys.executable, __file__, "--raw-only", "--morphologies", name, "--envs", str(num_envs),
+                          "--steps", str(steps), "--threads", str(threads)],
+                         capture_output=True, text=True, check=True).stdout
+    return float(out.split("RATE ")[-1])
+
+
+def make_env(name: str, num_envs: int, threads: int, parallel: str) -> BatchedEnv:
     env = BatchedEnv(name, num_envs, seed=0, num_threads=threads, episode_length=10**9, parallel=parallel)
-    actions = torch.rand(steps, num_envs, env.num_actions) * 0.8 - 0.4
-    for a in actions[:10]:
+    for a in torch.rand(10, num_envs, env.num_actions) * 0.8 - 0.4:  # warm-up
         env.step(a)
+    return env
+
+
+def env_rate(env: BatchedEnv, steps: int, backend_only: bool = False) -> float:
+    actions = torch.rand(steps, env.num_envs, env.num_actions) * 0.8 - 0.4
+    step = env.backend.step if backend_only else env.step
     start = time.perf_counter()
     for a in actions:
-        env.step(a)
-    rate = num_envs * steps / (time.perf_counter() - start)
-    env.close()
-    return rate
+        step(a)
+    return env.num_envs * steps / (time.perf_counter() - start)
 
 
 def gym_rate(name: str, steps: int) -> float:
@@ -76,24 +94,51 @@ def main() -> None:
     parser.add_argument("--envs", type=int, default=32)
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--morphologies", nargs="+", default=["humanoid", "half_cheetah"])
+    parser.add_argument("--raw-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    print(
-        f"N={args.envs} envs, {args.steps} control steps, {args.threads} threads, {os.cpu_count()} cores"
-    )
-    print("batched = BatchedEnv with worker processes (default); threads = the same with a thread pool")
-    header = ["morphology", "raw/s", "batched/s", "threads/s", "gym/s", "batched/raw", "threads/raw", "batched/gym"]
-    print(" ".join(f"{h:>12}" for h in header))
+    if args.raw_only:
+        print(f"RATE {raw_rate(args.morphologies[0], args.envs, args.steps, args.threads)}")
+        return
+    print(f"N={args.envs} envs, {args.steps} control steps per measurement, {args.threads} threads, "
+          f"{os.cpu_count()} cores, {args.rounds} interleaved rounds (medians)")
+    header = ["morphology", "raw/s", "backend/s", "batched/s", "threads/s", "gym/s",
+              "backend/raw", "batched/raw", "threads/raw", "batched/gym"]
+    print(" ".join(f"{h:>11}" for h in header))
     for name in args.morphologies:
-        raw = raw_rate(name, args.envs, args.steps, args.threads)
-        batched = batched_rate(name, args.envs, args.steps, args.threads, "process")
-        threads = batched_rate(name, args.envs, args.steps, args.threads, "thread")
-        raw = (raw + raw_rate(name, args.envs, args.steps, args.threads)) / 2  # bracket the env runs
-        single = gym_rate(name, args.steps * 5)
-        row = [f"{raw:,.0f}", f"{batched:,.0f}", f"{threads:,.0f}", f"{single:,.0f}",
-               f"{batched / raw:.2f}", f"{threads / raw:.2f}", f"{batched / single:.2f}"]
-        print(f"{name:>12} " + " ".join(f"{v:>12}" for v in row))
+        procs = make_env(name, args.envs, args.threads, "process")
+        pool = make_env(name, args.envs, args.threads, "thread")
+        rates: dict[str, list[float]] = {k: [] for k in ("raw", "backend", "batched", "threads", "gym")}
+        ratios: dict[str, list[float]] = {k: [] for k in ("backend", "batched", "threads", "gym")}
+        raw_before = raw_rate_isolated(name, args.envs, args.steps, args.threads)
+        for _ in range(args.rounds):
+            now = {
+                "backend": env_rate(procs, args.steps, backend_only=True),
+                "batched": env_rate(procs, args.steps),
+                "threads": env_rate(pool, args.steps),
+                "gym": gym_rate(name, args.steps * 2),
+            }
+            raw_after = raw_rate_isolated(name, args.envs, args.steps, args.threads)
+            raw = (raw_before + raw_after) / 2
+            rates["raw"].append(raw)
+            for k, v in now.items():
+                rates[k].append(v)
+            for k in ("backend", "batched", "threads"):
+                ratios[k].append(now[k] / raw)
+            ratios["gym"].append(now["batched"] / now["gym"])
+            raw_before = raw_after
+        procs.close()
+        pool.close()
+        med = {k: float(np.median(v)) for k, v in rates.items()}
+        rat = {k: float(np.median(v)) for k, v in ratios.items()}
+        row = [f"{med[k]:,.0f}" for k in ("raw", "backend", "batched", "threads", "gym")]
+        row += [f"{rat[k]:.2f}" for k in ("backend", "batched", "threads", "gym")]
+        print(f"{name:>11} " + " ".join(f"{v:>11}" for v in row))
+        spread = ", ".join(f"{r:.2f}" for r in ratios["batched"])
+        print(f"{'':>11} batched/raw per round: {spread}")
+
 
 if __name__ == "__main__":
     main()

@@ -108,8 +108,10 @@ def kneel_main(args: argparse.Namespace) -> None:
     shutil.rmtree(out, ignore_errors=True)
     code = Path(args.reward).read_text()
     task = get_task("humanoid/kneel")
+    overrides = dict(item.split("=", 1) for item in args.set)
     config = default_config("humanoid", total_steps=args.steps, seed=args.seed, stop_success_rate=args.stop_at,
-                            num_records=args.records)
+                            num_records=args.records, **{k: json.loads(v) for k, v in overrides.items()})
+    print(f"config: {config.model_dump(exclude_defaults=True)}", flush=True)
     start = time.perf_counter()
 
     def progress(p) -> None:  # noqa: ANN001
@@ -149,6 +151,8 @@ def main() -> None:
     k.add_argument("--stop-at", type=float, default=None, help="stop once training success reaches this")
     k.add_argument("--reward", default=str(Path(__file__).parents[1] / "examples/rewards/humanoid_kneel.py"))
     k.add_argument("--out", default="/tmp/bench_kneel")
+    k.add_argument("--set", nargs="*", default=[], metavar="KEY=JSON",
+                   help="TrainConfig overrides, e.g. reward_normalization=true")
     args = parser.parse_args()
     torch.set_num_threads(1)
     (gym_main if args.which == "gym" else kneel_main)(args)

@@ -9,8 +9,9 @@ On humanoid/kneel with examples/rewards/humanoid_kneel.py, same env count and th
             (n_epochs 10, batch_size 64)
   sb3_gym   SB3 PPO with its defaults (n_epochs 10, batch_size 64) over a DummyVecEnv of N Gymnasium
             Humanoid-v5 envs: SB3 as usually run (same model and physics, Gymnasium's reward)
-Prints every rate and the ratios ours/sb3 and ours/raw. Rates vary with machine load; the
-ratios are measured back to back.
+Prints every rate and the ratios ours/sb3 and ours/raw. Each rate is measured in a fresh process,
+one after the other (a measurement run after mujoco.rollout's thread pool in the same process was
+up to 2x slower). Rates vary with machine load; the ratios are measured back to back.
 
     python benchmarks/bench_train.py [--envs 64] [--iterations 5] [--threads 2]
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -104,26 +106,37 @@ def sb3_gym_rate(envs: int, iterations: int) -> float:
     return rate
 
 
+MEASURES = {
+    "raw": lambda t, r, a: raw_rate("humanoid", a.envs, 24 * a.iterations, a.threads),
+    "env": lambda t, r, a: env_rate(t, r, a.envs, 24 * a.iterations, a.threads),
+    "ours": lambda t, r, a: ours_rate(t, r, a.envs, a.iterations, a.threads),
+    "sb3_like_ours": lambda t, r, a: sb3_rate(t, r, a.envs, a.iterations, like_ours=True),
+    "sb3_defaults": lambda t, r, a: sb3_rate(t, r, a.envs, a.iterations, like_ours=False),
+    "sb3_gym_dummyvec": lambda t, r, a: sb3_gym_rate(a.envs, a.iterations),
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--envs", type=int, default=64)
     parser.add_argument("--iterations", type=int, default=5, help="PPO iterations (of envs x 24 steps) to time")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--only", choices=list(MEASURES), help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(1)
     task_id = "humanoid/kneel"
     reward = load_reward_code(REWARD.read_text())
-    steps = 24 * args.iterations
     print(f"{task_id}: N={args.envs} envs, {args.threads} physics threads, torch threads 1, "
           f"{os.cpu_count()} cores, {args.iterations} PPO iterations of {24 * args.envs} steps", flush=True)
-    rates = {
-        "raw": raw_rate("humanoid", args.envs, steps, args.threads),
-        "env": env_rate(task_id, reward, args.envs, steps, args.threads),
-        "ours": ours_rate(task_id, reward, args.envs, args.iterations, args.threads),
-        "sb3_like_ours": sb3_rate(task_id, reward, args.envs, args.iterations, like_ours=True),
-        "sb3_defaults": sb3_rate(task_id, reward, args.envs, args.iterations, like_ours=False),
-        "sb3_gym_dummyvec": sb3_gym_rate(args.envs, args.iterations),
-    }
+    if args.only:  # one measurement, in this fresh process
+        print(f"RATE {MEASURES[args.only](task_id, reward, args)}")
+        return
+    rates = {}
+    for name in MEASURES:  # each in its own process: a measurement must not inherit another's threads or workers
+        out = subprocess.run([sys.executable, __file__, "--only", name, "--envs", str(args.envs),
+                              "--iterations", str(args.iterations), "--threads", str(args.threads)],
+                             capture_output=True, text=True, check=True).stdout
+        rates[name] = float(out.split("RATE ")[-1])
     for name, rate in rates.items():
         print(f"{name:>14}: {rate:8,.0f} env-steps/s", flush=True)
     print(f"ours / sb3 (configured like ours): {rates['ours'] / rates['sb3_like_ours']:.2f}x")

@@ -38,6 +38,7 @@ class Received:
     path: str
     body: dict[str, Any]
     headers: dict[str, str]
+    """Header names in lower case (HTTP header names are case-insensitive; clients differ)."""
     t: float
 
 
@@ -96,7 +97,7 @@ class FakeLLM:
                 except json.JSONDecodeError:
                     body = {}
                 with fake._lock:
-                    fake.requests.append(Received(self.path, body, dict(self.headers), time.time()))
+                    fake.requests.append(Received(self.path, body, {k.lower(): v for k, v in self.headers.items()}, time.time()))
                 reply = fake._next(body)
                 if reply.delay_s:
                     time.sleep(reply.delay_s)

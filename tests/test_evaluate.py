@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
 from synth_reward.envs.tasks import Task
-from synth_reward.train.evaluate import export_npz, load_npz, render_video, replay_success, rollout
+from synth_reward.train.config import TrainConfig
+from synth_reward.train.evaluate import (
+    evaluate,
+    export_npz,
+    load_npz,
+    render_video,
+    replay_success,
+    rollout,
+)
+from synth_reward.train.trainer import train
+
+SHORT_SUITE = """name: short
+tasks:
+  - {id: test/cheetah20, morphology: half_cheetah, instruction: run, success: cheetah_forward, episode_length: 20}
+"""
+"""A user suite with a 20-step task, so that a run folder trains and evaluates in about a second."""
 
 
 def zero_reward(state, action):
@@ -80,3 +99,58 @@ def test_video_is_an_mp4_of_the_episode(tmp_path):
     reader = imageio.get_reader(path)
     assert reader.count_frames() == 8  # dt 0.05 s: every control step is a frame
     assert reader.get_data(0).shape == (120, 160, 3)
+
+
+# ---- the eval command --------------------------------------------------------------------------------
+def run_cli(capsys, *argv: str) -> tuple[int, str]:
+    from synth_reward import cli
+
+    old = sys.argv
+    sys.argv = ["synth-reward", *argv]
+    try:
+        cli.main()
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    finally:
+        sys.argv = old
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+@pytest.fixture
+def short_run(tmp_path, monkeypatch) -> Path:
+    """A run folder of test/cheetah20 (two tiny PPO iterations), already evaluated into RUN/eval."""
+    suite = tmp_path / "short.yaml"
+    suite.write_text(SHORT_SUITE)
+    monkeypatch.setenv("SYNTH_REWARD_SUITES", str(suite))
+    config = TrainConfig(num_envs=4, num_steps_per_env=8, total_steps=64, hidden_dims=(16, 16), num_mini_batches=2,
+                         num_learning_epochs=1, tensorboard=False, num_threads=1)
+    run = tmp_path / "run"
+    assert train("test/cheetah20", zero_reward, config, run).status == "completed"
+    evaluate(run, 2)
+    return run
+
+
+def test_eval_out_writes_there_and_leaves_the_run_eval_alone(short_run, tmp_path, capsys):
+    before = {p.name: p.read_bytes() for p in (short_run / "eval").iterdir()}
+    other = tmp_path / "elsewhere" / "video"
+    code, out = run_cli(capsys, "eval", str(short_run), "--episodes", "3", "--out", str(other))
+    assert code == 0, out
+    assert json.loads((other / "eval.json").read_text())["episodes"] == 3 and (other / "states.npz").exists()
+    assert f"states: {other / 'states.npz'}" in out
+    assert {p.name: p.read_bytes() for p in (short_run / "eval").iterdir()} == before
+    assert json.loads(before["eval.json"])["episodes"] == 2
+
+
+def test_eval_out_that_cannot_be_a_folder_exits_2_with_one_line(short_run, tmp_path, capsys):
+    (tmp_path / "a_file").write_text("")
+    for bad in (tmp_path / "a_file" / "sub", tmp_path / "a_file"):
+        code, out = run_cli(capsys, "eval", str(short_run), "--out", str(bad))
+        assert code == 2, out
+        assert len(out.strip().splitlines()) == 1 and out.startswith("error:") and "a_file" in out, out
+    assert json.loads((short_run / "eval" / "eval.json").read_text())["episodes"] == 2
+    for bad in (tmp_path / "a_file" / "states.npz", tmp_path):
+        code, out = run_cli(capsys, "eval", str(short_run), "--export-states", str(bad))
+        assert code == 2, out
+        assert len(out.strip().splitlines()) == 1 and out.startswith("error:"), out

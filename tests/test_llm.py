@@ -61,7 +61,7 @@ def test_k_samples_are_concurrent_and_in_order(fake):
     assert fake.count == 5
     body = fake.requests[-1].body
     assert body["messages"] == MESSAGES and body["max_tokens"] == 1000 and body["temperature"] == 1.0
-    assert fake.requests[-1].headers.get("Authorization") == "Bearer test"
+    assert fake.requests[-1].headers.get("authorization") == "Bearer test"
 
 
 def test_messy_replies_come_back_verbatim(fake):

@@ -163,6 +163,36 @@ def test_a_candidate_killed_mid_training_resumes_from_its_checkpoint(tmp_path) -
     assert argv[-1] == "--resume" and argv[argv.index("--out") + 1] == str(folder)
 
 
+def test_final_videos_leave_the_seed_evaluation_alone(tmp_path, monkeypatch) -> None:
+    # the seed's eval/ holds its scores and the analysis; the videos get a folder of their own
+    import torch
+
+    from synth_reward.train.config import TrainConfig
+    from synth_reward.train.evaluate import evaluate
+    from synth_reward.train.trainer import train
+
+    settings = RunSettings(instruction="make the half cheetah run forward", designer="offline")
+    store = RunStore.create(tmp_path / "runs", settings.instruction, settings=settings.model_dump(mode="json"))
+    store.write_text("task_suite.yaml", "name: run\ntasks:\n  - {id: test/cheetah20, morphology: half_cheetah, "
+                     "instruction: run, success: cheetah_forward, episode_length: 20}\n")
+    monkeypatch.setenv("SYNTH_REWARD_SUITES", str(store.path / "task_suite.yaml"))
+    final = store.candidate(0, 0)
+    seed_run = final.file("seed_1000")
+    config = TrainConfig(num_envs=4, num_steps_per_env=8, total_steps=32, hidden_dims=(16, 16), num_mini_batches=2,
+                         num_learning_epochs=1, tensorboard=False, num_threads=1)
+    zero = lambda state, action: (torch.zeros(state.num_envs), {})  # noqa: E731
+    assert train("test/cheetah20", zero, config, seed_run).status == "completed"
+    evaluate(seed_run, 3)
+    before = {p.name: p.read_bytes() for p in (seed_run / "eval").iterdir()}
+    videos = Loop(store, settings)._videos(final, "seed_1000")
+    assert videos == ["iter_00/cand_00/video_seed_1000/videos/episode_000.mp4",
+                      "iter_00/cand_00/video_seed_1000/videos/episode_001.mp4"], \
+        (final.path / "video_seed_1000.log").read_text()
+    assert all((store.path / v).stat().st_size > 1000 for v in videos)
+    assert {p.name: p.read_bytes() for p in (seed_run / "eval").iterdir()} == before
+    assert json.loads(before["eval.json"])["episodes"] == 3
+
+
 def _assert_usage_error(out: subprocess.CompletedProcess, needle: str) -> None:
     assert out.returncode == 2, out.stdout + out.stderr
     assert "Traceback" not in out.stderr

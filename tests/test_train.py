@@ -19,7 +19,7 @@ from synth_reward.train.config import TrainConfig, default_config
 from synth_reward.train.records import read_records
 from synth_reward.train.reward import load_reward_code
 from synth_reward.train.trainer import Trainer, load_checkpoint, train
-from synth_reward.train.vecenv import TrainEnv
+from synth_reward.train.vecenv import RewardNormalizer, TrainEnv
 
 ROOT = Path(__file__).resolve().parents[1]
 KNEEL_REWARD = ROOT / "examples" / "rewards" / "humanoid_kneel.py"
@@ -116,11 +116,16 @@ def test_bad_reward_stops_training_with_the_reason(tmp_path, reward, expected):
 
 # ---- checkpoints --------------------------------------------------------------------------------
 def test_checkpoint_save_and_load_restore_everything(tmp_path):
-    a = Trainer(short_cheetah(20), counting_reward, tiny(total_steps=64), tmp_path / "a")
+    a = Trainer(short_cheetah(20), counting_reward, tiny(total_steps=64, reward_normalization=True, noise_std_type="log"),
+                tmp_path / "a")
     a.train()
     a.save_checkpoint(tmp_path / "a.pt")
-    b = Trainer(short_cheetah(20), counting_reward, tiny(seed=7), tmp_path / "b")
+    b = Trainer(short_cheetah(20), counting_reward, tiny(seed=7, reward_normalization=True, noise_std_type="log"),
+                tmp_path / "b")
+    assert any("log_std_param" in k for k in a.alg.save()["actor_state_dict"])
     b.load_checkpoint(tmp_path / "a.pt")
+    assert b.env.reward_normalizer.state_dict() == a.env.reward_normalizer.state_dict()
+    assert a.env.reward_normalizer.count > 1
     sa, sb = a.alg.save(), b.alg.save()
     for key in ("actor_state_dict", "critic_state_dict"):
         assert sa[key].keys() == sb[key].keys()
@@ -135,6 +140,23 @@ def test_checkpoint_save_and_load_restore_everything(tmp_path):
     a.alg.eval_mode(), b.alg.eval_mode()
     assert torch.equal(a.alg.get_policy()(obs), b.alg.get_policy()(obs))  # normaliser included
     a.close(), b.close()
+
+
+def test_reward_normalizer_matches_sb3_vecnormalize():
+    """Same scaled rewards as SB3's VecNormalize (running std of the discounted return, clipped)."""
+    import numpy as np
+    from stable_baselines3.common.running_mean_std import RunningMeanStd
+
+    gen = torch.Generator().manual_seed(0)
+    ours, ret_rms, returns = RewardNormalizer(4, gamma=0.9), RunningMeanStd(shape=()), np.zeros(4)
+    for t in range(200):
+        reward = torch.randn(4, generator=gen) * 30 + 5
+        done = torch.rand(4, generator=gen) < 0.05
+        returns = returns * 0.9 + reward.double().numpy()  # VecNormalize.step_wait, verbatim in numpy
+        ret_rms.update(returns)
+        expected = np.clip(reward.double().numpy() / np.sqrt(ret_rms.var + 1e-8), -10, 10)
+        returns[done.numpy()] = 0
+        assert np.allclose(ours(reward.double(), done).numpy(), expected, rtol=1e-9), t
 
 
 def test_resume_continues_from_the_last_checkpoint(tmp_path):

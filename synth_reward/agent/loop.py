@@ -501,8 +501,10 @@ class Loop:
         return result
 
     def _videos(self, cand: CandidateStore, out: str) -> list[str]:
-        folder = cand.file(out)
-        argv = [sys.executable, "-m", "synth_reward.cli", "eval", str(folder), "--episodes", "2", "--video"]
+        """Render videos of run `out` into CAND/video_<out>/: its own eval/ holds the scores and the analysis."""
+        folder = cand.file(f"video_{out}")
+        argv = [sys.executable, "-m", "synth_reward.cli", "eval", str(cand.file(out)), "--episodes", "2", "--video",
+                "--out", str(folder)]
         self._emit("stage", id="final", stage="rendering videos")
         self._isolated(argv, cand.file(""), f"video_{out}.log")
         return sorted(str(p.relative_to(self.store.path)) for p in folder.rglob("*.mp4"))

@@ -7,6 +7,8 @@ tensors on its device. The CPU backend (cpu.py) is the reference implementation.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator, Mapping
 from typing import Protocol
 
 import numpy as np
@@ -23,11 +25,45 @@ class PhysicsBackend(Protocol):
     def set_state(self, env_ids: np.ndarray, qpos: np.ndarray, qvel: np.ndarray) -> None:
         """Reset the listed envs to (qpos, qvel) and recompute their derived fields (mj_forward)."""
 
-    def raw(self) -> dict[str, torch.Tensor]:
+    def raw(self) -> Mapping[str, torch.Tensor]:
         """Batched mjData fields named as in state.RAW_FIELDS, shape (N, *mjData shape), on `device`."""
+
+    def snapshot(self, dtype: torch.dtype) -> Mapping[str, torch.Tensor]:
+        """A copy of raw() in dtype, taken now: later steps do not change it (what State holds)."""
 
     def unstable(self) -> torch.Tensor:
         """(N,) bool: envs whose physics blew up (and were reset by MuJoCo) during the last step."""
 
     def close(self) -> None:
         """Release threads or device memory."""
+
+
+class PackedFields(Mapping[str, torch.Tensor]):
+    """Named views into one (N, D) tensor, so a whole batched state is copied with one op.
+
+    A State is built on every env step; copying its ~13 fields one by one costs more than
+    the physics of a small robot, so backends keep them packed in one row per env.
+    """
+
+    def __init__(self, packed: torch.Tensor, spec: Mapping[str, tuple[int, tuple[int, ...]]]) -> None:
+        self.packed, self.spec = packed, spec
+        self._views: dict[str, torch.Tensor] = {}
+
+    def __getitem__(self, name: str) -> torch.Tensor:
+        view = self._views.get(name)
+        if view is None:
+            offset, shape = self.spec[name]
+            size = math.prod(shape)
+            view = self.packed[:, offset : offset + size].view(-1, *shape)
+            self._views[name] = view
+        return view
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.spec)
+
+    def __len__(self) -> int:
+        return len(self.spec)
+
+    def copy(self, dtype: torch.dtype) -> PackedFields:
+        """A copy in dtype (one tensor op)."""
+        return PackedFields(self.packed.to(dtype=dtype, copy=True), self.spec)

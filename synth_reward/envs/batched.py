@@ -13,7 +13,7 @@ episode's first obs, and `final_obs` holds the last obs of the finished episode)
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
 import numpy as np
@@ -116,9 +116,10 @@ class BatchedEnv:
         self._return = torch.zeros(n, dtype=torch.float64, device=dev)
         self._success_steps = torch.zeros(n, dtype=torch.int64, device=dev)
         self._term_sums: dict[str, torch.Tensor] = {}
-        self._prev_xpos = self.backend.raw()["xpos"].clone()
-        self._prev_com = self.backend.raw()["subtree_com"][:, 0].clone()
-        self._prev_qpos = self.backend.raw()["qpos"].clone()
+        # The current physics as a snapshot in self.dtype (one copy per step, shared by the
+        # State, the observation and the next step's prev_* fields), and its prev_* fields.
+        self._snap: Mapping[str, torch.Tensor] = self.backend.snapshot(dtype)
+        self._prev: tuple[torch.Tensor, torch.Tensor, torch.Tensor] = self._prev_of(self._snap)
         self.reset()
 
     def _raw_fields(self) -> tuple[str, ...]:
@@ -154,10 +155,14 @@ class BatchedEnv:
         ids = np.arange(self.num_envs) if env_ids is None else np.asarray(env_ids)
         self.backend.set_state(ids, np.atleast_2d(qpos), np.atleast_2d(qvel))
         t = torch.as_tensor(ids, device=self.device)
-        raw = self.backend.raw()
-        self._prev_xpos[t] = raw["xpos"][t]
-        self._prev_com[t] = raw["subtree_com"][t, 0]
-        self._prev_qpos[t] = raw["qpos"][t]
+        self._snap = self.backend.snapshot(self.dtype)
+        now = self._prev_of(self._snap)
+        if len(ids) == self.num_envs:
+            self._prev = now
+        else:  # a new episode starts with prev = now; the others keep theirs (copied: snapshots are shared)
+            self._prev = tuple(p.clone() for p in self._prev)  # type: ignore[assignment]
+            for p, n in zip(self._prev, now, strict=True):
+                p[t] = n[t]
         self.episode_step[t] = 0
         self._return[t] = 0
         self._success_steps[t] = 0
@@ -165,23 +170,19 @@ class BatchedEnv:
             v[t] = 0
 
     # ---- reading -----------------------------------------------------------------------
+    @staticmethod
+    def _prev_of(snap: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The fields a State's prev_* values come from: body positions, centre of mass, qpos."""
+        return snap["xpos"], snap["subtree_com"][:, 0], snap["qpos"]
+
     @property
     def state(self) -> State:
         """A snapshot State of the current physics."""
-        return State(
-            self.layout,
-            self.backend.raw(),
-            self.episode_step,
-            self._prev_xpos,
-            self._prev_com,
-            self._prev_qpos,
-            self.dt,
-            self.dtype,
-        )
+        return State(self.layout, self._snap, self.episode_step.clone(), *self._prev, self.dt, self.dtype, copy=False)
 
     def observe(self) -> torch.Tensor:
         """(N, obs_dim) the proprioceptive observation (Gymnasium v5's, by default)."""
-        raw, morph = self.backend.raw(), self.morphology
+        raw, morph = self._snap, self.morphology
         qvel = raw["qvel"]
         if morph.obs_qvel_clip is not None:
             qvel = qvel.clamp(-morph.obs_qvel_clip, morph.obs_qvel_clip)
@@ -191,7 +192,7 @@ class BatchedEnv:
             if extra == "cfrc_ext" and morph.obs_cfrc_clip is not None:
                 value = value.clamp(-morph.obs_cfrc_clip, morph.obs_cfrc_clip)
             parts.append(value)
-        return torch.cat(parts, dim=1).to(self.dtype)
+        return torch.cat(parts, dim=1)
 
     # ---- stepping ----------------------------------------------------------------------
     def step(self, action: torch.Tensor) -> StepResult:
@@ -200,11 +201,9 @@ class BatchedEnv:
             raise ValueError(
                 f"action must have shape ({self.num_envs}, {self.num_actions}), got {tuple(action.shape)}"
             )
-        raw = self.backend.raw()
-        self._prev_xpos.copy_(raw["xpos"])
-        self._prev_com.copy_(raw["subtree_com"][:, 0])
-        self._prev_qpos.copy_(raw["qpos"])
+        self._prev = self._prev_of(self._snap)
         self.backend.step(action)
+        self._snap = self.backend.snapshot(self.dtype)
         self.episode_step += 1
         state = self.state
         obs = self.observe()

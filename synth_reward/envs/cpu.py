@@ -26,6 +26,7 @@ import mujoco
 import numpy as np
 import torch
 
+from synth_reward.envs.backend import PackedFields
 from synth_reward.envs.state import RAW_FIELDS
 from synth_reward.errors import SynthRewardError
 
@@ -42,7 +43,8 @@ class _Chunk:
     def __init__(self, model: mujoco.MjModel, ids: np.ndarray, frame_skip: int, fields: list[str],
                  ctrl: np.ndarray, packed: np.ndarray, clock: np.ndarray) -> None:
         self.model, self.ids, self.frame_skip = model, ids, frame_skip
-        self.ctrl, self.packed, self.clock = ctrl, packed, clock
+        self.ctrl, self.clock = ctrl, clock
+        self.packed = packed  # (N, size of `fields`): the copied fields' columns of the packed rows
         self.datas = [mujoco.MjData(model) for _ in ids]
         # mjData's arrays are views that stay valid for the data's life, so each env's fields
         # are gathered with one np.concatenate(out=row): one C call instead of one per field.
@@ -127,29 +129,32 @@ class CpuBackend:
                 return np.zeros(shape)
             return np.frombuffer(shared.RawArray("d", max(size, 1)), dtype=np.float64)[:size].reshape(shape)
 
-        # One packed row per env holds every copied field; each batched field is a strided view.
-        # Fields left out (cinert, qfrc_actuator when no observation reads them) stay zero.
+        # One packed row per env holds every field: those copied each step first, then those
+        # left out (cinert, qfrc_actuator when no observation reads them; they stay zero),
+        # then the clock. Each batched field is a strided view; a snapshot is one tensor copy.
         probe = mujoco.MjData(model)
         arrays = [f for f in RAW_FIELDS if f != "time"]
-        shapes = {f: np.shape(getattr(probe, f)) for f in arrays}
+        shapes: dict[str, tuple[int, ...]] = {f: np.shape(getattr(probe, f)) for f in arrays}
+        shapes["time"] = ()
+        order = [f for f in arrays if f in fields] + [f for f in arrays if f not in fields] + ["time"]
         copied = [f for f in arrays if f in fields]
-        sizes = {f: int(np.prod(shapes[f])) for f in arrays}
-        self._packed = array(num_envs, sum(sizes[f] for f in copied))
-        self._ctrl = array(num_envs, model.nu)
-        self._clock = array(num_envs)
-        self._buf: dict[str, np.ndarray] = {}
+        self._spec: dict[str, tuple[int, tuple[int, ...]]] = {}
         offset = 0
-        for f in copied:
-            self._buf[f] = self._packed[:, offset : offset + sizes[f]].reshape(num_envs, *shapes[f])
-            offset += sizes[f]
-        for f in arrays:
-            self._buf.setdefault(f, np.zeros((num_envs, *shapes[f])))
-        self._buf["time"] = self._clock
-        self._torch = {name: torch.from_numpy(arr) for name, arr in self._buf.items()}
+        for f in order:
+            self._spec[f] = (offset, shapes[f])
+            offset += int(np.prod(shapes[f]))
+        ncopied = self._spec["time"][0] - sum(int(np.prod(shapes[f])) for f in arrays if f not in fields)
+        self._packed = array(num_envs, offset)
+        self._ctrl = array(num_envs, model.nu)
+        self._clock = self._packed[:, self._spec["time"][0]]
+        self._fields = PackedFields(torch.from_numpy(self._packed), self._spec)
+        self._ctrl_t = torch.from_numpy(self._ctrl)
         self._unstable = np.zeros(num_envs, dtype=bool)
+        self._unstable_t = torch.from_numpy(self._unstable)
 
         chunks = [c for c in np.array_split(np.arange(num_envs), workers) if len(c)]
-        self._chunks = [_Chunk(model, c, frame_skip, copied, self._ctrl, self._packed, self._clock) for c in chunks]
+        self._chunks = [_Chunk(model, c, frame_skip, copied, self._ctrl, self._packed[:, :ncopied], self._clock)
+                        for c in chunks]
         self._pool: ThreadPoolExecutor | None = None
         self._conns: list[Connection] = []
         self._broken = False
@@ -198,14 +203,14 @@ class CpuBackend:
 
     def step(self, ctrl: torch.Tensor) -> None:
         """Apply ctrl (N, nu) for frame_skip physics steps in every env."""
-        self._ctrl[:] = ctrl.detach().to("cpu", torch.float64).numpy()
+        self._ctrl_t.copy_(ctrl.detach())
         expected = self._clock + self._step_time
         self._run(b"s")
         # After a blow-up (non-finite or huge qpos/qvel/qacc) MuJoCo warns and resets the data,
         # which sets its clock back to 0: a clock behind schedule is the sign, at no per-env cost.
         # (Each env's clock runs on across episodes, starting at 1 s, so that a reset never
         # looks like a blow-up; the episode's own time is State.time = step * dt.)
-        self._unstable = self._clock < expected - 0.5 * self.model.opt.timestep
+        np.less(self._clock, expected - 0.5 * self.model.opt.timestep, out=self._unstable)
 
     def set_state(self, env_ids: np.ndarray, qpos: np.ndarray, qvel: np.ndarray) -> None:
         """Reset the given envs to (qpos, qvel), as Gymnasium's reset does (mj_resetData, then set)."""
@@ -214,13 +219,17 @@ class CpuBackend:
                    self._step_time))
         self._unstable[env_ids] = False
 
-    def raw(self) -> dict[str, torch.Tensor]:
+    def raw(self) -> PackedFields:
         """The batched mjData fields as torch views of the backend's buffers (valid until the next step)."""
-        return self._torch
+        return self._fields
+
+    def snapshot(self, dtype: torch.dtype) -> PackedFields:
+        """A copy of every field in dtype, taken now (one tensor op)."""
+        return self._fields.copy(dtype)
 
     def unstable(self) -> torch.Tensor:
         """(N,) bool: envs whose physics blew up during the last step (MuJoCo reset them)."""
-        return torch.from_numpy(self._unstable.copy())
+        return self._unstable_t.clone()
 
     def close(self) -> None:
         if self._pool is not None:

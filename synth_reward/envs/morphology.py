@@ -54,6 +54,16 @@ class Layout(BaseModel):
     def num_actions(self) -> int:
         return len(self.actuator_names)
 
+    @functools.cached_property
+    def body_index(self) -> dict[str, int]:
+        """Body name -> index in body_names (State looks names up here on every step)."""
+        return {name: i for i, name in enumerate(self.body_names)}
+
+    @functools.cached_property
+    def joint_index(self) -> dict[str, int]:
+        """Joint name -> index in joint_names."""
+        return {name: i for i, name in enumerate(self.joint_names)}
+
     @property
     def total_mass(self) -> float:
         return float(sum(self.body_mass))

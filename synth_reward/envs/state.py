@@ -154,18 +154,23 @@ class State:
         prev_qpos: torch.Tensor,
         dt: float,
         dtype: torch.dtype = torch.float32,
+        copy: bool = True,
     ) -> None:
+        """copy=False: the caller hands over tensors in dtype that nothing will change (a backend snapshot)."""
         self.layout = layout
-        self._raw = {k: raw[k].to(dtype=dtype, copy=True) for k in RAW_FIELDS}
-        self._prev_xpos = prev_xpos.to(dtype=dtype, copy=True)
-        self._prev_com = prev_com.to(dtype=dtype, copy=True)
-        self._prev_qpos = prev_qpos.to(dtype=dtype, copy=True)
-        self._step = step.clone()
+        if copy:
+            self._raw: Mapping[str, torch.Tensor] = {k: raw[k].to(dtype=dtype, copy=True) for k in RAW_FIELDS}
+            prev_xpos, prev_com, prev_qpos = (t.to(dtype=dtype, copy=True) for t in (prev_xpos, prev_com, prev_qpos))
+            step = step.clone()
+        else:
+            self._raw = raw
+        self._prev_xpos, self._prev_com, self._prev_qpos = prev_xpos, prev_com, prev_qpos
+        self._step = step
         self._dt = dt
         n = self._raw["qpos"].shape[0]
         self._n = n
-        self._body_index = {name: i for i, name in enumerate(layout.body_names)}
-        self._joint_index = {name: i for i, name in enumerate(layout.joint_names)}
+        self._body_index = layout.body_index
+        self._joint_index = layout.joint_index
 
     # ---- scalars and names -------------------------------------------------------------
     @property
@@ -351,7 +356,7 @@ class State:
 
     def index(self, indices: torch.Tensor | slice) -> State:
         """A State holding only the selected environments (for per-environment analysis)."""
-        raw = {k: v[indices] for k, v in self._raw.items()}
+        raw = {k: self._raw[k][indices] for k in RAW_FIELDS}
         return State(
             self.layout,
             raw,
@@ -365,7 +370,7 @@ class State:
 
     def to(self, device: torch.device | str) -> State:
         """A copy on another device."""
-        raw = {k: v.to(device) for k, v in self._raw.items()}
+        raw = {k: self._raw[k].to(device) for k in RAW_FIELDS}
         return State(
             self.layout,
             raw,

@@ -16,9 +16,11 @@ that trained the policy. `analyze(run_dir)` writes RUN/analysis.json and RUN/ana
 from __future__ import annotations
 
 import ast
+import copy
 import inspect
 import math
 import textwrap
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -45,10 +47,9 @@ FLAT_RELATIVE = 0.05
 """A component is flat when max - min over the record points is within 5% of its largest magnitude."""
 DOMINANT_SHARE = 0.5
 """A component dominates when it holds at least half of the sum of |component| at the last point."""
-FALL_TILT_UP_Z = 0.5
-"""Fallen: the root body's up axis below 0.5 (tilted more than 60 degrees) ..."""
-FALL_HEIGHT_FRACTION = 0.4
-"""... or the root body below 40% of its height at the episode's first step."""
+LABEL_CHARS = 100
+"""A condition label longer than this keeps the check's own local names (`left`, `right`) rather than
+what they read: one long label would crowd the analysis line."""
 SATURATION_FRACTION = 0.01
 """An action is saturated within 1% of its ctrl range from either limit."""
 LIMIT_FRACTION = 0.02
@@ -94,7 +95,7 @@ class BodyContact(BaseModel):
 
 class ConditionStat(BaseModel):
     condition: str
-    """one conjunct of the success check, as source text."""
+    """one conjunct of the success check, as source text that reads alone (see `_label`)."""
     fail_fraction: float
     """fraction of evaluated steps on which this condition failed."""
     best_episode_hold: float
@@ -114,7 +115,11 @@ class FailureAnalysis(BaseModel):
     end_time_s: dict[str, float]
     """median time at which episodes ended, per end reason, s."""
     falls: int
-    """episodes in which the robot fell (tilt > 60 degrees or root below 40% of its start height)."""
+    """episodes in which the robot fell: see fall_rule."""
+    fall_rule: str = ""
+    """what counted as a fall, in words. Not tilt or height, which posture tasks ask for (kneel, sit, lie
+    down): the root body on the floor while the success check failed, or the task's healthy rule ending
+    the episode."""
     fall_time_s: float | None
     """median time of the first fall, s."""
     contacts: list[BodyContact]
@@ -167,9 +172,9 @@ def reflect(records: list[TrainRecord]) -> Reflection:
 
 # ---- sub-conditions of the success check -----------------------------------------------------
 def split_conditions(check: Callable[[State], torch.Tensor]) -> list[tuple[str, Callable[[State], tuple]]]:
-    """The top-level `&` conjuncts of a check's return expression (following local names), each with its source.
+    """The top-level `&` conjuncts of a check's return expression (following local names), each with a label.
 
-    Returns [(text, fn)] where fn(state) gives a tuple of all conjuncts' bool tensors (N,); a check
+    Returns [(label, fn)] where fn(state) gives a tuple of all conjuncts' bool tensors (N,); a check
     whose source is not available, or that is not a conjunction, is one condition: itself.
     """
     whole = [("success check", lambda state: (check(state),))]
@@ -183,22 +188,27 @@ def split_conditions(check: Callable[[State], torch.Tensor]) -> list[tuple[str, 
     returns = [n for n in fdef.body if isinstance(n, ast.Return)]
     if len(returns) != 1 or returns[0].value is None:
         return whole
+    # local names bound once, by a top-level `name = value` or `a, b = x, y`: their value is known
+    stores = Counter(n.id for n in ast.walk(fdef) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store))
     assigned: dict[str, ast.expr] = {}
     for node in fdef.body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-            name = node.targets[0].id
-            assigned[name] = node.value if name not in assigned else None  # type: ignore[assignment]
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
+            same = isinstance(target, ast.Tuple) and isinstance(value, ast.Tuple) and len(target.elts) == len(value.elts)
+            pairs = zip(target.elts, value.elts, strict=True) if same else [(target, value)]  # type: ignore[union-attr]
+            assigned |= {t.id: v for t, v in pairs if isinstance(t, ast.Name) and stores[t.id] == 1}
 
     def flatten(expr: ast.expr) -> list[ast.expr]:
         if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.BitAnd):
             return flatten(expr.left) + flatten(expr.right)
-        if isinstance(expr, ast.Name) and assigned.get(expr.id) is not None:
-            return flatten(assigned[expr.id])  # type: ignore[arg-type]
+        if isinstance(expr, ast.Name) and expr.id in assigned:
+            return flatten(assigned[expr.id])
         return [expr]
 
     conjuncts = flatten(returns[0].value)
+    handles = {k: v for k, v in assigned.items() if _is_accessor(v)}
     if len(conjuncts) < 2:
-        return [(ast.unparse(conjuncts[0]), whole[0][1])]
+        return [(_label(conjuncts[0], check.__globals__, handles), whole[0][1])]  # type: ignore[attr-defined]
     fdef.body = [n for n in fdef.body if n is not returns[0]]
     fdef.body.append(ast.Return(value=ast.Tuple(elts=conjuncts, ctx=ast.Load())))
     fdef.decorator_list, fdef.name = [], "_conditions"
@@ -206,7 +216,90 @@ def split_conditions(check: Callable[[State], torch.Tensor]) -> list[tuple[str, 
     exec(compile(ast.fix_missing_locations(ast.Module(body=[fdef], type_ignores=[])), "<conditions>", "exec"),
          namespace)  # noqa: S102 - the task's own check, re-assembled from its source
     fn = namespace["_conditions"]
-    return [(ast.unparse(c), fn) for c in conjuncts]
+    return [(_label(c, check.__globals__, handles), fn) for c in conjuncts]  # type: ignore[attr-defined]
+
+
+def _label(expr: ast.expr, namespace: dict[str, object], handles: dict[str, ast.expr]) -> str:
+    """A conjunct's source as the designer can read it alone: local handles (`left`, `torso`) put back as
+    what they read, private helpers spelled out. `_upright(state) > 0.8` means nothing in a prompt;
+    `state.body('torso').up[:, 2] > 0.8` is the State API the designer writes rewards in."""
+    spelled = ast.unparse(_SpellOut(namespace).visit(_Substitute(handles).visit(copy.deepcopy(expr))))
+    if len(spelled) <= LABEL_CHARS:
+        return spelled
+    return ast.unparse(_SpellOut(namespace).visit(copy.deepcopy(expr)))  # the check's docstring names them
+
+
+def _is_accessor(expr: ast.expr) -> bool:
+    """A plain read (`state.body("left_foot")`, `....height`, `f(state)`): no arithmetic, comparison or logic."""
+    return not any(isinstance(n, ast.BinOp | ast.UnaryOp | ast.BoolOp | ast.Compare | ast.IfExp | ast.Lambda)
+                   for n in ast.walk(expr))
+
+
+class _Substitute(ast.NodeTransformer):
+    """Puts expressions in for names (parameters, local handles), recursively."""
+
+    def __init__(self, values: dict[str, ast.expr], depth: int = 4) -> None:
+        self.values, self.depth = values, depth
+
+    def visit_Name(self, node: ast.Name) -> ast.expr:
+        if node.id not in self.values or self.depth == 0:
+            return node
+        return _Substitute(self.values, self.depth - 1).visit(copy.deepcopy(self.values[node.id]))
+
+
+class _SpellOut(ast.NodeTransformer):
+    """Replaces each call of a private helper (`_name(...)`) by its return expression, the arguments put in
+    for its parameters, where the helper is one `return`; else by its docstring's first phrase.
+    A private module constant becomes its value."""
+
+    def __init__(self, namespace: dict[str, object], depth: int = 3) -> None:
+        self.namespace, self.depth = namespace, depth
+
+    def visit_Name(self, node: ast.Name) -> ast.expr:
+        value = self.namespace.get(node.id) if node.id.startswith("_") else None
+        if isinstance(value, int | float | str):
+            return ast.copy_location(ast.Constant(value), node)
+        return node
+
+    def visit_Call(self, node: ast.Call) -> ast.expr:
+        if not (isinstance(node.func, ast.Name) and node.func.id.startswith("_")):
+            return self.generic_visit(node)  # type: ignore[return-value]
+        node.args = [self.visit(a) for a in node.args]
+        node.keywords = [self.visit(k) for k in node.keywords]
+        helper = self.namespace.get(node.func.id)
+        inlined = _inline(helper, node) if self.depth > 0 and callable(helper) else None
+        if inlined is not None:
+            return _SpellOut(getattr(helper, "__globals__", self.namespace), self.depth - 1).visit(inlined)
+        doc = (inspect.getdoc(helper) or "") if callable(helper) else ""
+        phrase = doc.split("\n")[0].split(" (")[0].split(":")[0].rstrip(" .") or node.func.id.lstrip("_")
+        args = [ast.unparse(a) for a in node.args if not isinstance(a, ast.Name)]  # `state` is implied
+        args += [f"{k.arg}={ast.unparse(k.value)}" for k in node.keywords]
+        return ast.copy_location(ast.Name(id=phrase + (f" of {', '.join(args)}" if args else "")), node)
+
+
+def _inline(helper: Callable[..., object], call: ast.Call) -> ast.expr | None:
+    """The helper's single `return` expression with the call's arguments (or the defaults) for its parameters."""
+    try:
+        fdef = ast.parse(textwrap.dedent(inspect.getsource(helper))).body[0]
+        bound = inspect.signature(helper).bind(*call.args, **{k.arg: k.value for k in call.keywords if k.arg})
+    except (OSError, TypeError, SyntaxError, IndexError, ValueError):
+        return None
+    if not isinstance(fdef, ast.FunctionDef) or any(isinstance(a, ast.Starred) for a in call.args):
+        return None
+    body = fdef.body[1:] if ast.get_docstring(fdef) is not None else fdef.body
+    if len(body) != 1 or not isinstance(body[0], ast.Return) or body[0].value is None:
+        return None
+    bound.apply_defaults()
+    values: dict[str, ast.expr] = {}
+    for name, value in bound.arguments.items():
+        if isinstance(value, ast.expr):
+            values[name] = value
+        elif value is None or isinstance(value, int | float | str):
+            values[name] = ast.Constant(value)
+        else:
+            return None  # *args, **kwargs or a default that is not a plain constant
+
+    return _Substitute(values, depth=1).visit(body[0].value)
 
 
 def _condition_matrix(check: Callable[[State], torch.Tensor], state: State) -> tuple[list[str], np.ndarray]:
@@ -254,7 +347,10 @@ def analyze_rollouts(task: Task, data: dict[str, np.ndarray]) -> FailureAnalysis
     episodes = len(lengths)
     reasons = [str(r) for r in data["end_reason"]]
     check = task.success_fn()
-    root = layout.body_names.index(morph.root_body)
+    root = layout.body_names.index(morph.root_body) + 1  # MuJoCo body id: 0 is the world
+    fall_rule = f"{morph.root_body} on the floor while the success check failed"
+    if task.termination == "unhealthy":
+        fall_rule = f"episode ended by the healthy rule, or {fall_rule}"
     needed = 0.5 if task.success_rule == "half_of_steps" else 1.0 / task.episode_length
     cond_names: list[str] = []
     cond_fail = None
@@ -280,14 +376,12 @@ def analyze_rollouts(task: Task, data: dict[str, np.ndarray]) -> FailureAnalysis
         fractions.append(float(success.mean()))
         holds.append(_runs(success))
         cond_holds.append(conds.mean(axis=1))
-        # falls
-        up_z = state.body(morph.root_body).up[:, 2].cpu().numpy()
-        height = state.body_pos[:, root, 2].cpu().numpy() - layout.floor_height
-        fallen = (up_z < FALL_TILT_UP_Z) | (height < FALL_HEIGHT_FRACTION * max(height[0], 1e-6))
+        # floor contacts and falls
+        touching = _floor_contacts(model, qpos, qvel)
+        fallen = touching[:, root] & ~success
+        fallen[-1] |= reasons[e] == "terminated"
         if fallen.any():
             fall_times.append((int(np.argmax(fallen)) + 1) * dt)
-        # floor contacts
-        touching = _floor_contacts(model, qpos, qvel)
         contact_steps += touching.sum(axis=0)
         contact_eps += touching.any(axis=0)
         contact_longest = np.maximum(contact_longest, [_runs(touching[:, b]) for b in range(model.nbody)])
@@ -312,7 +406,7 @@ def analyze_rollouts(task: Task, data: dict[str, np.ndarray]) -> FailureAnalysis
     return FailureAnalysis(
         episodes=episodes, successes=int(sum(f >= needed for f in fractions)), success_rule=task.success_rule,
         end_reasons={r: reasons.count(r) for r in sorted(set(reasons))}, end_time_s=end_time,
-        falls=len(fall_times), fall_time_s=float(np.median(fall_times)) if fall_times else None,
+        falls=len(fall_times), fall_rule=fall_rule, fall_time_s=float(np.median(fall_times)) if fall_times else None,
         contacts=contacts,
         conditions=[ConditionStat(condition=cond_names[i], fail_fraction=float(cond_fail[i] / total_steps),
                                   best_episode_hold=float(cond_holds[best][i])) for i in order],
@@ -364,11 +458,11 @@ def render_text(analysis: Analysis) -> str:
     if analysis.eval_components:
         lines.append("Evaluation reward components (mean episode sum): " + ", ".join(
             f"{k} {_g(v)}" for k, v in analysis.eval_components.items()))
+    rule = f" (fall: {f.fall_rule})" if f.fall_rule else ""
     if f.falls:
-        lines.append(f"Falls: {f.falls}/{f.episodes} episodes, first fall at median {f.fall_time_s:.2f} s "
-                     "(root tilted > 60 deg or below 40% of its start height).")
+        lines.append(f"Falls: {f.falls}/{f.episodes} episodes, first fall at median {f.fall_time_s:.2f} s{rule}.")
     else:
-        lines.append(f"Falls: 0/{f.episodes} episodes.")
+        lines.append(f"Falls: 0/{f.episodes} episodes{rule}.")
     if f.contacts:
         lines.append("Floor contact (share of steps, episodes, longest): " + "; ".join(
             f"{c.body} {_pct(c.step_fraction)}, {c.episodes}, {c.longest_s:.1f} s" for c in f.contacts[:6]))

@@ -151,18 +151,21 @@ def eval_command(
                                                         "every step to this .npz.")] = None,
     checkpoint: Annotated[str, typer.Option("--checkpoint", help="best, last, or a checkpoint path.")] = "best",
     seed: Annotated[int, typer.Option("--seed", help="Seed of the evaluation episodes' initial states.")] = 10_000,
+    out: Annotated[Path | None, typer.Option("--out", help="Folder for eval.json, states.npz and videos "
+                                             "(default RUN/eval; another folder leaves RUN/eval as it was).")] = None,
 ) -> None:
     """Evaluate a checkpoint with the deterministic policy: success rate, state export, videos."""
     from synth_reward.train.evaluate import evaluate
 
-    result = evaluate(run_dir, episodes, checkpoint=checkpoint, video=video, export_states=export_states, seed=seed)
+    result = evaluate(run_dir, episodes, checkpoint=checkpoint, video=video, export_states=export_states, seed=seed,
+                      out_dir=out)
     human = "" if result.human_return_mean is None else f", human return {result.human_return_mean:.1f}"
     console.print(f"{result.episodes} episodes of {Path(result.checkpoint).name} ({result.env_steps:,} steps): "
                   f"success rate {result.success_rate:.2f}, return {result.return_mean:.1f}{human}, "
                   f"length {result.length_mean:.0f}", highlight=False)
-    console.print(f"states: {result.states_file}", highlight=False)
+    console.print(f"states: {result.states_file}", highlight=False, soft_wrap=True)  # a path stays on one line
     for path in result.videos:
-        console.print(f"video: {path}", highlight=False)
+        console.print(f"video: {path}", highlight=False, soft_wrap=True)
 
 
 def analyze_command(

@@ -294,13 +294,28 @@ def read_manifest(run_dir: Path) -> RunManifest:
         raise UsageError(f"{path} is corrupt ({type(exc).__name__})") from None
 
 
+def _writable_dir(path: Path) -> Path:
+    """Create `path` and prove a file can be written there; UsageError in one line if not."""
+    import tempfile
+
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise UsageError(f"cannot write to output folder {path}: {exc.strerror or type(exc).__name__}") from None
+    return path
+
+
 def evaluate(run_dir: str | Path, episodes: int = 10, *, checkpoint: str = "best", video: bool = False,
              export_states: str | Path | None = None, seed: int = 10_000, video_size: tuple[int, int] = (480, 360),
              out_dir: str | Path | None = None) -> EvalResult:
     """Evaluate a run's checkpoint ("best", "last" or a path) for `episodes` deterministic episodes.
 
     Writes RUN/eval/eval.json and, always, RUN/eval/states.npz (the analyzer reads it); with
-    `export_states`, also a copy there; with `video`, RUN/eval/videos/episode_NNN.mp4.
+    `export_states`, also a copy there; with `video`, RUN/eval/videos/episode_NNN.mp4. With
+    `out_dir`, all of these go there instead and RUN/eval is left as it was (the agent loop
+    renders videos this way without replacing the evaluation its scores come from).
     """
     start = time.perf_counter()
     run_dir = Path(run_dir)
@@ -313,13 +328,16 @@ def evaluate(run_dir: str | Path, episodes: int = 10, *, checkpoint: str = "best
     morph = get_morphology(task.morphology)
     actor, config = load_actor(ckpt, morph.obs_size(), morph.layout().num_actions)
     reward_fn = load_run_reward(run_dir, manifest)
+    out = _writable_dir(Path(out_dir) if out_dir else run_dir / EVAL_DIR)  # before the rollouts, not after
+    if export_states:
+        if Path(export_states).is_dir():
+            raise UsageError(f"--export-states {export_states} is a folder; give a file name such as states.npz")
+        _writable_dir(Path(export_states).parent)
     rollouts = rollout(task, actor, reward_fn, episodes, seed=seed, action_scaling=config.action_scaling)
-    out = Path(out_dir) if out_dir else run_dir / EVAL_DIR
     states = export_npz(out / "states.npz", rollouts, task)
     if export_states:
         import shutil
 
-        Path(export_states).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(states, export_states)
     videos = []
     if video:

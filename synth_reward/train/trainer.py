@@ -50,7 +50,13 @@ from synth_reward.train.records import (
     write_model,
     write_text_atomic,
 )
-from synth_reward.train.vecenv import END_REASONS, EpisodeLog, RewardFault, TrainEnv
+from synth_reward.train.vecenv import (
+    END_REASONS,
+    EpisodeLog,
+    RewardFault,
+    RewardNormalizer,
+    TrainEnv,
+)
 
 CHECKPOINT_FORMAT = "synth-reward-checkpoint/1"
 
@@ -108,7 +114,9 @@ class Trainer:
         if config.torch_threads:
             torch.set_num_threads(config.torch_threads)
         self.env = TrainEnv(self.task, reward_fn, config.num_envs, seed=config.seed, num_threads=config.num_threads,
-                            backend=config.backend, device=config.device, action_scaling=config.action_scaling)
+                            backend=config.backend, device=config.device, action_scaling=config.action_scaling,
+                            reward_normalizer=RewardNormalizer(config.num_envs, config.gamma)
+                            if config.reward_normalization else None)
         self.env.guard.timeout_s = reward_timeout_s
         with _quiet():
             self.alg: PPO = PPO.construct_algorithm(self.env.get_observations(), self.env, config.rsl_rl_cfg(),
@@ -140,6 +148,7 @@ class Trainer:
             "models": self.alg.save(),
             "torch_rng": torch.get_rng_state(),
             "env_rng": self.env.env.rng.bit_generator.state,
+            "reward_norm": self.env.reward_normalizer.state_dict() if self.env.reward_normalizer else None,
         }
 
     def save_checkpoint(self, path: str | Path) -> None:
@@ -161,6 +170,8 @@ class Trainer:
         self.wall_seconds = float(ckpt["wall_seconds"])
         self.best = tuple(ckpt["best"]) if ckpt["best"] is not None else None  # type: ignore[assignment]
         self.best_iteration = ckpt["best_iteration"]
+        if self.env.reward_normalizer is not None and ckpt.get("reward_norm"):
+            self.env.reward_normalizer.load_state_dict(ckpt["reward_norm"])
         torch.set_rng_state(ckpt["torch_rng"])
         self.env.env.rng.bit_generator.state = ckpt["env_rng"]
 
