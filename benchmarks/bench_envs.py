@@ -69,6 +69,7 @@ def make_env(name: str, num_envs: int, threads: int, parallel: str) -> BatchedEn
 def env_rate(env: BatchedEnv, steps: int, backend_only: bool = False) -> float:
     actions = torch.rand(steps, env.num_envs, env.num_actions) * 0.8 - 0.4
     step = env.backend.step if backend_only else env.step
+    env.reset()  # from the initial pose, as raw's rollouts: a robot lying on the floor has more contacts
     start = time.perf_counter()
     for a in actions:
         step(a)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,7 @@ from synth_reward.train.evaluate import (
     rollout,
 )
 from synth_reward.train.trainer import train
+from tests.conftest import run_cli
 
 SHORT_SUITE = """name: short
 tasks:
@@ -102,22 +102,6 @@ def test_video_is_an_mp4_of_the_episode(tmp_path):
 
 
 # ---- the eval command --------------------------------------------------------------------------------
-def run_cli(capsys, *argv: str) -> tuple[int, str]:
-    from synth_reward import cli
-
-    old = sys.argv
-    sys.argv = ["synth-reward", *argv]
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    finally:
-        sys.argv = old
-    captured = capsys.readouterr()
-    return code, captured.out + captured.err
-
-
 @pytest.fixture
 def short_run(tmp_path, monkeypatch) -> Path:
     """A run folder of test/cheetah20 (two tiny PPO iterations), already evaluated into RUN/eval."""

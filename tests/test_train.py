@@ -20,6 +20,7 @@ from synth_reward.train.records import read_records
 from synth_reward.train.reward import load_reward_code
 from synth_reward.train.trainer import Trainer, load_checkpoint, train
 from synth_reward.train.vecenv import RewardNormalizer, TrainEnv
+from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 KNEEL_REWARD = ROOT / "examples" / "rewards" / "humanoid_kneel.py"
@@ -215,22 +216,6 @@ def test_short_training_improves_half_cheetah_return(tmp_path):
 
 
 # ---- the commands -------------------------------------------------------------------------------------
-def run_cli(capsys, *argv: str) -> tuple[int, str]:
-    from synth_reward import cli
-
-    old = sys.argv
-    sys.argv = ["synth-reward", *argv]
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    finally:
-        sys.argv = old
-    captured = capsys.readouterr()
-    return code, captured.out + captured.err
-
-
 def test_train_eval_analyze_commands_smoke(tmp_path, capsys):
     run = tmp_path / "run"
     code, out = run_cli(capsys, "train", "--task", "humanoid/kneel", "--reward", str(KNEEL_REWARD),
