@@ -32,10 +32,10 @@ class TrainConfig(BaseModel):
     num_threads: int | None = None
     """physics threads of the CPU backend; None: one per core (capped at num_envs)."""
     torch_threads: int | None = 1
-    """torch intra-op threads for the networks; 1 on small CPU machines. On this project's 2-core machine 2 threads
-    made a PPO update 30-40x slower (humanoid 12 s vs 0.4 s, half_cheetah 43 s vs 1.1 s, even with the physics
-    workers idle; a bare 384x256 matmul loop 27x slower), so 1 is the default; None: leave torch's default
-    (use on a GPU)."""
+    """torch intra-op threads for the networks; 1 on small CPU machines. On this project's 2-core machine a second
+    thread made a 384x256 matmul loop 1.4x faster when the machine was quiet, but with one other busy process a PPO
+    update became 30-40x slower (humanoid 12 s vs 0.4 s, half_cheetah 43 s vs 1.1 s: OpenMP threads wait on each
+    other), so 1 is the default; None: leave torch's default (use on a GPU)."""
     device: str = "cpu"
     """torch device of the networks and rollout storage ("cpu", "cuda"); the env keeps its own."""
     backend: str = "cpu"
