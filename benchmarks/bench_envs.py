@@ -8,9 +8,10 @@ For each morphology: env-steps/s of
   gym      Gymnasium's own *-v5 env, one env in a loop (as people use it).
 
 These machines are noisy (the speed of a core changes by 2x within seconds), so each
-figure is measured in short interleaved rounds: raw, backend, batched, threads, raw, ...
-(raw in a fresh process each time). Each round's ratios use the mean of the raw runs that bracket it, and the printed ratio is
-the median over rounds; absolute rates are medians too and only indicative.
+figure is measured in short interleaved rounds: raw, backend, batched, threads, gym, raw, ...
+(raw in a fresh process each time, each env reset first). Each round's ratios use the mean
+of the raw runs that bracket it; the printed ratio is the median over rounds. Absolute
+rates are medians too and only indicative.
 
     python benchmarks/bench_envs.py [--envs 32] [--steps 200] [--threads 2] [--rounds 5]
 """

@@ -42,7 +42,7 @@ from synth_reward.agent.resolve import ResolvedTask, resolve_task
 from synth_reward.agent.store import CandidateStore, RunStore
 from synth_reward.envs import describe_state
 from synth_reward.errors import SynthRewardError, UsageError
-from synth_reward.train.records import MANIFEST
+from synth_reward.train.records import CHECKPOINT_DIR, MANIFEST
 
 Designer = Literal["llm", "offline"]
 
@@ -384,7 +384,7 @@ class Loop:
             argv += ["--steps", str(steps or s.steps)]
         if s.num_envs:
             argv += ["--num-envs", str(s.num_envs)]
-        if (folder / "checkpoints" / "last.pt").exists() and (folder / MANIFEST).exists():
+        if (folder / CHECKPOINT_DIR / "last.pt").exists() and (folder / MANIFEST).exists():
             argv.append("--resume")
         return argv
 

@@ -14,6 +14,7 @@ cheetah) costs a third of the throughput; benchmarks/bench_envs.py measures both
 
 from __future__ import annotations
 
+import math
 import multiprocessing as mp
 import os
 import signal
@@ -136,14 +137,13 @@ class CpuBackend:
         arrays = [f for f in RAW_FIELDS if f != "time"]
         shapes: dict[str, tuple[int, ...]] = {f: np.shape(getattr(probe, f)) for f in arrays}
         shapes["time"] = ()
-        order = [f for f in arrays if f in fields] + [f for f in arrays if f not in fields] + ["time"]
         copied = [f for f in arrays if f in fields]
         self._spec: dict[str, tuple[int, tuple[int, ...]]] = {}
         offset = 0
-        for f in order:
+        for f in copied + [f for f in arrays if f not in fields] + ["time"]:
             self._spec[f] = (offset, shapes[f])
-            offset += int(np.prod(shapes[f]))
-        ncopied = self._spec["time"][0] - sum(int(np.prod(shapes[f])) for f in arrays if f not in fields)
+            offset += math.prod(shapes[f])
+        ncopied = sum(math.prod(shapes[f]) for f in copied)  # the columns a worker writes
         self._packed = array(num_envs, offset)
         self._ctrl = array(num_envs, model.nu)
         self._clock = self._packed[:, self._spec["time"][0]]

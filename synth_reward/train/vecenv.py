@@ -146,8 +146,7 @@ class RewardNormalizer:
 
     def __call__(self, reward: torch.Tensor, dones: torch.Tensor) -> torch.Tensor:
         self.ret = self.ret * self.gamma + reward.to("cpu", torch.float64)
-        batch = self.ret
-        b_mean, b_var, b_count = float(batch.mean()), float(batch.var(unbiased=False)), batch.numel()
+        b_mean, b_var, b_count = float(self.ret.mean()), float(self.ret.var(unbiased=False)), self.ret.numel()
         delta, total = b_mean - self.mean, self.count + b_count  # Chan et al.'s parallel variance update
         self.mean += delta * b_count / total
         self.var = (self.var * self.count + b_var * b_count + delta**2 * self.count * b_count / total) / total
