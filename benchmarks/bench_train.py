@@ -9,11 +9,13 @@ On humanoid/kneel with examples/rewards/humanoid_kneel.py, same env count and th
             (n_epochs 10, batch_size 64)
   sb3_gym   SB3 PPO with its defaults (n_epochs 10, batch_size 64) over a DummyVecEnv of N Gymnasium
             Humanoid-v5 envs: SB3 as usually run (same model and physics, Gymnasium's reward)
-Prints every rate and the ratios ours/sb3 and ours/raw. Each rate is measured in a fresh process,
-one after the other (a measurement run after mujoco.rollout's thread pool in the same process was
-up to 2x slower). Rates vary with machine load; the ratios are measured back to back.
+Prints every rate and the ratios ours/sb3 and ours/raw. Each rate is measured in a fresh process
+(a measurement run after mujoco.rollout's thread pool in the same process was up to 2x slower).
+These machines' speed changes by 2x within seconds, so the whole list is measured in interleaved
+rounds (raw, env, ours, sb3..., raw, env, ...): each ratio is taken within a round, and the
+printed rates and ratios are medians over rounds.
 
-    python benchmarks/bench_train.py [--envs 64] [--iterations 5] [--threads 2]
+    python benchmarks/bench_train.py [--envs 64] [--iterations 5] [--threads 2] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -121,30 +124,41 @@ def main() -> None:
     parser.add_argument("--envs", type=int, default=64)
     parser.add_argument("--iterations", type=int, default=5, help="PPO iterations (of envs x 24 steps) to time")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--only", choices=list(MEASURES), help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(1)
     task_id = "humanoid/kneel"
     reward = load_reward_code(REWARD.read_text())
     print(f"{task_id}: N={args.envs} envs, {args.threads} physics threads, torch threads 1, "
-          f"{os.cpu_count()} cores, {args.iterations} PPO iterations of {24 * args.envs} steps", flush=True)
+          f"{os.cpu_count()} cores, {args.iterations} PPO iterations of {24 * args.envs} steps, "
+          f"{args.rounds} interleaved rounds (medians)", flush=True)
     if args.only:  # one measurement, in this fresh process
         print(f"RATE {MEASURES[args.only](task_id, reward, args)}")
         return
-    rates = {}
-    for name in MEASURES:  # each in its own process: a measurement must not inherit another's threads or workers
-        out = subprocess.run([sys.executable, __file__, "--only", name, "--envs", str(args.envs),
-                              "--iterations", str(args.iterations), "--threads", str(args.threads)],
-                             capture_output=True, text=True, check=True).stdout
-        rates[name] = float(out.split("RATE ")[-1])
-    for name, rate in rates.items():
-        print(f"{name:>14}: {rate:8,.0f} env-steps/s", flush=True)
-    print(f"ours / sb3 (configured like ours): {rates['ours'] / rates['sb3_like_ours']:.2f}x")
-    print(f"ours / sb3 (SB3 defaults):         {rates['ours'] / rates['sb3_defaults']:.2f}x")
-    print(f"ours / sb3 (Gymnasium DummyVecEnv): {rates['ours'] / rates['sb3_gym_dummyvec']:.2f}x")
-    print(f"ours / raw physics:                {rates['ours'] / rates['raw']:.2f}")
-    print(f"env  / raw physics:                {rates['env'] / rates['raw']:.2f}")
+    rounds: list[dict[str, float]] = []
+    for _ in range(args.rounds):
+        rates = {}
+        for name in MEASURES:  # each in its own process: a measurement must not inherit another's threads or workers
+            out = subprocess.run([sys.executable, __file__, "--only", name, "--envs", str(args.envs),
+                                  "--iterations", str(args.iterations), "--threads", str(args.threads)],
+                                 capture_output=True, text=True, check=True).stdout
+            rates[name] = float(out.split("RATE ")[-1])
+        rounds.append(rates)
 
+    def median(values: list[float]) -> float:
+        return statistics.median(values)
+
+    for name in MEASURES:
+        per_round = ", ".join(f"{r[name]:,.0f}" for r in rounds)
+        print(f"{name:>16}: {median([r[name] for r in rounds]):8,.0f} env-steps/s   (rounds: {per_round})", flush=True)
+    for label, num, den in [("ours / sb3 (configured like ours): ", "ours", "sb3_like_ours"),
+                            ("ours / sb3 (SB3 defaults):         ", "ours", "sb3_defaults"),
+                            ("ours / sb3 (Gymnasium DummyVecEnv):", "ours", "sb3_gym_dummyvec"),
+                            ("ours / raw physics:                ", "ours", "raw"),
+                            ("env  / raw physics:                ", "env", "raw")]:
+        ratios = [r[num] / r[den] for r in rounds]
+        print(f"{label} {median(ratios):.2f}   (rounds: {', '.join(f'{x:.2f}' for x in ratios)})")
 
 if __name__ == "__main__":
     main()

@@ -25,10 +25,10 @@ class PhysicsBackend(Protocol):
     def set_state(self, env_ids: np.ndarray, qpos: np.ndarray, qvel: np.ndarray) -> None:
         """Reset the listed envs to (qpos, qvel) and recompute their derived fields (mj_forward)."""
 
-    def raw(self) -> Mapping[str, torch.Tensor]:
+    def raw(self) -> PackedFields:
         """Batched mjData fields named as in state.RAW_FIELDS, shape (N, *mjData shape), on `device`."""
 
-    def snapshot(self, dtype: torch.dtype) -> Mapping[str, torch.Tensor]:
+    def snapshot(self, dtype: torch.dtype) -> PackedFields:
         """A copy of raw() in dtype, taken now: later steps do not change it (what State holds)."""
 
     def unstable(self) -> torch.Tensor:
@@ -42,7 +42,8 @@ class PackedFields(Mapping[str, torch.Tensor]):
     """Named views into one (N, D) tensor, so a whole batched state is copied with one op.
 
     A State is built on every env step; copying its ~13 fields one by one costs more than
-    the physics of a small robot, so backends keep them packed in one row per env.
+    the physics of a small robot, so backends keep them packed in one row per env (and
+    BatchedEnv gathers the observation from the packed rows with one op).
     """
 
     def __init__(self, packed: torch.Tensor, spec: Mapping[str, tuple[int, tuple[int, ...]]]) -> None:
@@ -57,6 +58,11 @@ class PackedFields(Mapping[str, torch.Tensor]):
             view = self.packed[:, offset : offset + size].view(-1, *shape)
             self._views[name] = view
         return view
+
+    def columns(self, name: str) -> range:
+        """The columns of `packed` that hold field `name` (flattened in mjData's order)."""
+        offset, shape = self.spec[name]
+        return range(offset, offset + math.prod(shape))
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.spec)

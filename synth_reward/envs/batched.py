@@ -13,13 +13,13 @@ episode's first obs, and `final_obs` holds the last obs of the finished episode)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
 import torch
 
-from synth_reward.envs.backend import PhysicsBackend
+from synth_reward.envs.backend import PackedFields, PhysicsBackend
 from synth_reward.envs.morphology import Morphology, get_morphology
 from synth_reward.envs.state import RAW_FIELDS, State
 
@@ -118,8 +118,9 @@ class BatchedEnv:
         self._term_sums: dict[str, torch.Tensor] = {}
         # The current physics as a snapshot in self.dtype (one copy per step, shared by the
         # State, the observation and the next step's prev_* fields), and its prev_* fields.
-        self._snap: Mapping[str, torch.Tensor] = self.backend.snapshot(dtype)
+        self._snap: PackedFields = self.backend.snapshot(dtype)
         self._prev: tuple[torch.Tensor, torch.Tensor, torch.Tensor] = self._prev_of(self._snap)
+        self._obs_columns, self._obs_clip = self._observation_columns(self._snap)
         self.reset()
 
     def _raw_fields(self) -> tuple[str, ...]:
@@ -171,7 +172,7 @@ class BatchedEnv:
 
     # ---- reading -----------------------------------------------------------------------
     @staticmethod
-    def _prev_of(snap: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _prev_of(snap: PackedFields) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The fields a State's prev_* values come from: body positions, centre of mass, qpos."""
         return snap["xpos"], snap["subtree_com"][:, 0], snap["qpos"]
 
@@ -180,19 +181,36 @@ class BatchedEnv:
         """A snapshot State of the current physics."""
         return State(self.layout, self._snap, self.episode_step.clone(), *self._prev, self.dt, self.dtype, copy=False)
 
-    def observe(self) -> torch.Tensor:
-        """(N, obs_dim) the proprioceptive observation (Gymnasium v5's, by default)."""
-        raw, morph = self._snap, self.morphology
-        qvel = raw["qvel"]
-        if morph.obs_qvel_clip is not None:
-            qvel = qvel.clamp(-morph.obs_qvel_clip, morph.obs_qvel_clip)
-        parts = [raw["qpos"][:, morph.obs_skip_qpos :], qvel]
+    def _observation_columns(
+        self, snap: PackedFields
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
+        """Which packed columns make the observation, in order, and its clip bounds (None: no clip).
+
+        Gymnasium v5's layout: qpos (minus the skipped root coordinates), qvel, then each extra
+        with the world body dropped (qfrc_actuator: the free joint's 6 dofs dropped).
+        """
+        morph, columns, bounds = self.morphology, [], []
+
+        def add(name: str, skip: int, clip: float | None) -> None:
+            cols = snap.columns(name)[skip:]
+            columns.extend(cols)
+            bounds.extend([clip if clip is not None else float("inf")] * len(cols))
+
+        add("qpos", morph.obs_skip_qpos, None)
+        add("qvel", 0, morph.obs_qvel_clip)
+        sizes = {"cinert": 10, "cvel": 6, "cfrc_ext": 6, "qfrc_actuator": 6}  # world body's row, or root dofs
         for extra in morph.obs_extras:
-            value = raw[extra][:, 6:] if extra == "qfrc_actuator" else raw[extra][:, 1:].flatten(1)
-            if extra == "cfrc_ext" and morph.obs_cfrc_clip is not None:
-                value = value.clamp(-morph.obs_cfrc_clip, morph.obs_cfrc_clip)
-            parts.append(value)
-        return torch.cat(parts, dim=1)
+            add(extra, sizes[extra], morph.obs_cfrc_clip if extra == "cfrc_ext" else None)
+        index = torch.tensor(columns, dtype=torch.int64, device=self.device)
+        high = torch.tensor(bounds, dtype=self.dtype, device=self.device)
+        return index, ((-high, high) if bool(torch.isfinite(high).any()) else None)
+
+    def observe(self) -> torch.Tensor:
+        """(N, obs_dim) the proprioceptive observation (Gymnasium v5's, by default): one gather."""
+        obs = self._snap.packed.index_select(1, self._obs_columns)
+        if self._obs_clip is not None:
+            obs = torch.clamp(obs, *self._obs_clip)
+        return obs
 
     # ---- stepping ----------------------------------------------------------------------
     def step(self, action: torch.Tensor) -> StepResult:
@@ -217,18 +235,20 @@ class BatchedEnv:
             if self.success_fn is not None
             else torch.zeros(n, dtype=torch.bool, device=self.device)
         )
-        unstable = self.backend.unstable().to(self.device) | ~torch.isfinite(obs).all(dim=1)
-        terminated = unstable.clone()
+        # A row's sum is non-finite iff the row holds a NaN or inf (or overflows: blown up too);
+        # one reduction instead of isfinite over every element, which costs several ops.
+        unstable = self.backend.unstable().to(self.device) | ~torch.isfinite(obs.sum(dim=1))
+        terminated = unstable
         if self.termination_fn is not None:
-            terminated |= self.termination_fn(state).to(torch.bool)
+            terminated = terminated | self.termination_fn(state).to(torch.bool)
         truncated = (self.episode_step >= self.episode_length) & ~terminated
-        self._return += reward.to(torch.float64)
-        self._success_steps += success.to(torch.int64)
+        self._return += reward  # in-place ops promote into the float64 / int64 accumulators
+        self._success_steps += success
         for name, value in terms.items():
             self._term_sums.setdefault(
                 name, torch.zeros(n, dtype=torch.float64, device=self.device)
             )
-            self._term_sums[name] += value.to(torch.float64)
+            self._term_sums[name] += value
         done = terminated | truncated
         episodes = None
         if bool(done.any()):

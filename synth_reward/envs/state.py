@@ -243,7 +243,7 @@ class State:
         return self._step
 
     # ---- bodies ------------------------------------------------------------------------
-    @property
+    @functools.cached_property
     def body_pos(self) -> torch.Tensor:
         """(N, B, 3) m, world frame: position of every body frame's origin."""
         return self._raw["xpos"][:, 1:]
@@ -292,17 +292,17 @@ class State:
     @functools.cached_property
     def joint_pos(self) -> torch.Tensor:
         """(N, J) rad or m: position of every hinge (rad) and slide (m) joint."""
-        return self._raw["qpos"][:, list(self.layout.joint_qpos_index)]
+        return self._raw["qpos"][:, _index(self.layout.joint_qpos_index, self.device)]
 
     @functools.cached_property
     def joint_vel(self) -> torch.Tensor:
         """(N, J) rad/s or m/s: velocity of every hinge and slide joint."""
-        return self._raw["qvel"][:, list(self.layout.joint_dof_index)]
+        return self._raw["qvel"][:, _index(self.layout.joint_dof_index, self.device)]
 
     @functools.cached_property
     def prev_joint_pos(self) -> torch.Tensor:
         """(N, J) rad or m: joint_pos one control step earlier (equal to joint_pos right after a reset)."""
-        return self._prev_qpos[:, list(self.layout.joint_qpos_index)]
+        return self._prev_qpos[:, _index(self.layout.joint_qpos_index, self.device)]
 
     @property
     def qpos(self) -> torch.Tensor:
@@ -323,11 +323,9 @@ class State:
     @functools.cached_property
     def com_vel(self) -> torch.Tensor:
         """(N, 3) m/s, world frame: velocity of the whole robot's centre of mass."""
-        mass = torch.tensor(
-            (0.0, *self.layout.body_mass), dtype=self._raw["xpos"].dtype, device=self.device
-        )
+        weight = _constant((0.0, *self.layout.body_mass), self._raw["xpos"].dtype, self.device)
         vel = self._velocity_at(self._raw["xipos"])
-        return (vel * mass[None, :, None]).sum(1) / mass.sum()
+        return (vel * weight[:, None]).sum(1) / sum(self.layout.body_mass)
 
     @property
     def prev_com_pos(self) -> torch.Tensor:
@@ -347,7 +345,7 @@ class State:
         body's root, so v(p) = v_ref + w x (p - ref).
         """
         cvel = self._raw["cvel"]
-        ref = self._raw["subtree_com"][:, list(self.layout.body_root)]
+        ref = self._raw["subtree_com"][:, _index(self.layout.body_root, self.device)]
         return cvel[..., 3:] + torch.cross(cvel[..., :3], points - ref, dim=-1)
 
     def raw(self, field: str) -> torch.Tensor:
@@ -393,3 +391,15 @@ BODY_ATTRIBUTES: frozenset[str] = frozenset(n for n in dir(Body) if not n.starts
 JOINT_ATTRIBUTES: frozenset[str] = frozenset(n for n in dir(Joint) if not n.startswith("_")) | {
     "name"
 }
+
+
+# Index and constant tensors a State needs on every step, built once per (values, device):
+# a tensor made from a Python tuple costs more than the small op that uses it.
+@functools.cache
+def _index(values: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    return torch.tensor(values, dtype=torch.int64, device=device)
+
+
+@functools.cache
+def _constant(values: tuple[float, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    return torch.tensor(values, dtype=dtype, device=device)

@@ -91,21 +91,34 @@ class RewardGuard:
         if not isinstance(reward, torch.Tensor) or reward.shape != (n,):
             shape = tuple(reward.shape) if isinstance(reward, torch.Tensor) else type(reward).__name__
             raise RewardFault(f"reward total must be a tensor of shape ({n},), got {shape} at step {self.calls}")
-        bad = ~torch.isfinite(reward)
-        if bool(bad.any()):
-            culprits = [k for k, v in terms.items() if isinstance(v, torch.Tensor) and not bool(torch.isfinite(v).all())]
-            what = "NaN" if bool(torch.isnan(reward).any()) else "infinite"
-            hint = f" (non-finite components: {', '.join(culprits)})" if culprits else ""
-            raise RewardFault(f"reward total is {what} in {int(bad.sum())} of {n} envs at step {self.calls}{hint}")
         for name, value in terms.items():
             if not isinstance(value, torch.Tensor) or value.shape != (n,):
                 raise RewardFault(f"reward component {name!r} must be a tensor of shape ({n},) at step {self.calls}")
-            if not bool(torch.isfinite(value).all()):
-                raise RewardFault(f"reward component {name!r} is not finite at step {self.calls}")
+        # One reduction finds any NaN or inf (a sum with one is non-finite); the precise checks
+        # below run only then. Checking each tensor element-wise costs more than many rewards.
+        try:
+            finite = bool(torch.isfinite(torch.stack([reward, *terms.values()]).sum(dim=1)).all())
+        except (RuntimeError, TypeError):  # mixed devices or dtypes: check one by one
+            finite = False
+        if not finite:
+            self._check_finite(reward, terms)
         if self.human_fn is not None:
             human, _ = self.human_fn(state, action)
             self.human_sum += human.detach().to("cpu", torch.float64)
         return reward, terms
+
+    def _check_finite(self, reward: torch.Tensor, terms: dict[str, torch.Tensor]) -> None:
+        """Raise RewardFault naming what is NaN or infinite (a finite sum that overflowed passes)."""
+        n = reward.shape[0]
+        bad = ~torch.isfinite(reward)
+        if bool(bad.any()):
+            culprits = [k for k, v in terms.items() if not bool(torch.isfinite(v).all())]
+            what = "NaN" if bool(torch.isnan(reward).any()) else "infinite"
+            hint = f" (non-finite components: {', '.join(culprits)})" if culprits else ""
+            raise RewardFault(f"reward total is {what} in {int(bad.sum())} of {n} envs at step {self.calls}{hint}")
+        for name, value in terms.items():
+            if not bool(torch.isfinite(value).all()):
+                raise RewardFault(f"reward component {name!r} is not finite at step {self.calls}")
 
 
 def zero_reward(state: State, action: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
