@@ -74,6 +74,8 @@ def test_offline_designer_end_to_end_with_video(tmp_path) -> None:
     assert "def compute_reward(state, action)" in best and "offline" in best
     report = (run / "report.md").read_text()
     assert "ant/lie_down" in report and "Final evaluation" in report
+    leftovers = [p for p in run.glob("iter_*/cand_*/*") if p.name.startswith(("torchinductor", ".tmp"))]
+    assert leftovers == [], leftovers  # library caches stay out of the user's run folder
     shown = cli("show", run.name, "--out", str(tmp_path / "runs"))
     assert shown.returncode == 0 and "Candidates" in shown.stdout
 

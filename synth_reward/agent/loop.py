@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import subprocess
 import sys
 import time
@@ -411,7 +412,12 @@ class Loop:
         if not suite.exists():
             suite.write_text(self.store.read_text("task_suite.yaml") or "")
         cmd, report = isolated_command(argv, [folder])
-        env = clean_env(folder, SYNTH_REWARD_SUITES=str(suite), COLUMNS="100", MUJOCO_GL="egl")
+        # Libraries drop caches into TMPDIR (torch: an empty torchinductor_<user>/ on import);
+        # a scratch folder, removed afterwards, keeps them out of the user's run folder.
+        scratch = folder / ".tmp"
+        scratch.mkdir(exist_ok=True)
+        env = clean_env(folder, SYNTH_REWARD_SUITES=str(suite), COLUMNS="100", MUJOCO_GL="egl",
+                        TMPDIR=str(scratch))
         log_path = folder / log_name
         with open(log_path, "w") as log:
             proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=folder)
@@ -429,6 +435,7 @@ class Loop:
                 _stop(proc, grace_s=30)  # the trainer saves a checkpoint on SIGTERM
                 raise
         status = proc.wait()
+        shutil.rmtree(scratch, ignore_errors=True)
         self.store.log("process", argv=argv[3:], status=status, isolation=report.model_dump(mode="json"))
         return status, log_path.read_text(errors="replace")
 
