@@ -146,19 +146,16 @@ def main() -> None:
             rates[name] = float(out.split("RATE ")[-1])
         rounds.append(rates)
 
-    def median(values: list[float]) -> float:
-        return statistics.median(values)
-
     for name in MEASURES:
         per_round = ", ".join(f"{r[name]:,.0f}" for r in rounds)
-        print(f"{name:>16}: {median([r[name] for r in rounds]):8,.0f} env-steps/s   (rounds: {per_round})", flush=True)
+        print(f"{name:>16}: {statistics.median([r[name] for r in rounds]):8,.0f} env-steps/s   (rounds: {per_round})", flush=True)
     for label, num, den in [("ours / sb3 (configured like ours): ", "ours", "sb3_like_ours"),
                             ("ours / sb3 (SB3 defaults):         ", "ours", "sb3_defaults"),
                             ("ours / sb3 (Gymnasium DummyVecEnv):", "ours", "sb3_gym_dummyvec"),
                             ("ours / raw physics:                ", "ours", "raw"),
                             ("env  / raw physics:                ", "env", "raw")]:
         ratios = [r[num] / r[den] for r in rounds]
-        print(f"{label} {median(ratios):.2f}   (rounds: {', '.join(f'{x:.2f}' for x in ratios)})")
+        print(f"{label} {statistics.median(ratios):.2f}   (rounds: {', '.join(f'{x:.2f}' for x in ratios)})")
 
 if __name__ == "__main__":
     main()

@@ -198,9 +198,9 @@ class BatchedEnv:
 
         add("qpos", morph.obs_skip_qpos, None)
         add("qvel", 0, morph.obs_qvel_clip)
-        sizes = {"cinert": 10, "cvel": 6, "cfrc_ext": 6, "qfrc_actuator": 6}  # world body's row, or root dofs
+        skipped = {"cinert": 10, "cvel": 6, "cfrc_ext": 6, "qfrc_actuator": 6}  # world body's row, or root dofs
         for extra in morph.obs_extras:
-            add(extra, sizes[extra], morph.obs_cfrc_clip if extra == "cfrc_ext" else None)
+            add(extra, skipped[extra], morph.obs_cfrc_clip if extra == "cfrc_ext" else None)
         index = torch.tensor(columns, dtype=torch.int64, device=self.device)
         high = torch.tensor(bounds, dtype=self.dtype, device=self.device)
         return index, ((-high, high) if bool(torch.isfinite(high).any()) else None)

@@ -58,11 +58,11 @@ class _Shared:
     """What every worker reads and writes: states, packed rows, ctrl and the claim counters."""
 
     def __init__(self, model: mujoco.MjModel, num_envs: int, frame_skip: int, workers: int,
-                 copied: list[str], packed: np.ndarray, ctrl: np.ndarray, time_column: int,
+                 copied: list[str], ncopied: int, packed: np.ndarray, ctrl: np.ndarray, time_column: int,
                  alloc: Any, lock: Any) -> None:
         self.model, self.num_envs, self.frame_skip, self.workers = model, num_envs, frame_skip, workers
-        self.copied, self.packed, self.ctrl, self.time_column = copied, packed, ctrl, time_column
-        self.ncopied = sum(getattr(mujoco.MjData(model), f).size for f in copied)
+        self.copied, self.ncopied = copied, ncopied  # the fields gathered each step: the first ncopied columns
+        self.packed, self.ctrl, self.time_column = packed, ctrl, time_column
         self.states = alloc(num_envs, mujoco.mj_stateSize(model, STATE_SPEC))
         self.counters = alloc(3, dtype=np.int64)
         self.lock = lock
@@ -177,7 +177,8 @@ class CpuBackend:
         self._unstable_t = torch.from_numpy(self._unstable)
 
         lock = ctx.Lock() if ctx is not None else threading.Lock()
-        self._shared = _Shared(model, num_envs, frame_skip, workers, copied, self._packed, self._ctrl,
+        ncopied = sum(math.prod(shapes[f]) for f in copied)
+        self._shared = _Shared(model, num_envs, frame_skip, workers, copied, ncopied, self._packed, self._ctrl,
                                self._spec["time"][0], alloc, lock)
         self._local = _Worker(self._shared)  # the calling process (or thread) is worker 0
         for i in range(num_envs):
