@@ -25,6 +25,9 @@ class Reply:
     status: int = 200
     delay_s: float = 0.0
     """Sleep this long before answering (past the client's timeout: a slow reply)."""
+    wait_for: int = 0
+    """Hold the answer until this many requests are in flight at once (at most 10 s): a concurrency check
+    that does not depend on how fast a loaded machine starts threads."""
     finish_reason: str = "stop"
     usage: dict[str, int] | None = field(default_factory=lambda: {"prompt_tokens": 100, "completion_tokens": 50})
     """None: send no usage field (some local servers do not)."""
@@ -52,6 +55,10 @@ class FakeLLM:
         self.responder = responder
         self.requests: list[Received] = []
         self._lock = threading.Lock()
+        self._in_flight = threading.Condition(self._lock)
+        self.in_flight = 0
+        self.max_in_flight = 0
+        """The most chat requests the server held at once."""
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -98,7 +105,19 @@ class FakeLLM:
                     body = {}
                 with fake._lock:
                     fake.requests.append(Received(self.path, body, {k.lower(): v for k, v in self.headers.items()}, time.time()))
-                reply = fake._next(body)
+                    fake.in_flight += 1
+                    fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+                    fake._in_flight.notify_all()
+                try:
+                    self._answer(fake._next(body), body)
+                finally:
+                    with fake._lock:
+                        fake.in_flight -= 1
+
+            def _answer(self, reply: Reply, body: dict[str, Any]) -> None:
+                if reply.wait_for:
+                    with fake._in_flight:
+                        fake._in_flight.wait_for(lambda: fake.in_flight >= reply.wait_for, timeout=10.0)
                 if reply.delay_s:
                     time.sleep(reply.delay_s)
                 if reply.raw_body is not None:

@@ -121,6 +121,10 @@ class Trainer:
         with _quiet():
             self.alg: PPO = PPO.construct_algorithm(self.env.get_observations(), self.env, config.rsl_rl_cfg(),
                                                     config.device)
+        # rsl_rl builds torch's default (foreach) Adam; the fused kernel is the same update in one pass: 2.7-3.4 ms
+        # -> 0.8-1.0 ms per step on this machine, about 40 ms of a humanoid iteration's 20 steps (3-4% of it).
+        params = [p for group in self.alg.optimizer.param_groups for p in group["params"]]
+        self.alg.optimizer = torch.optim.Adam(params, lr=self.alg.learning_rate, fused=True)
         self.iteration = 0
         self.env_steps = 0
         self.wall_seconds = 0.0
