@@ -121,8 +121,8 @@ class Trainer:
         with _quiet():
             self.alg: PPO = PPO.construct_algorithm(self.env.get_observations(), self.env, config.rsl_rl_cfg(),
                                                     config.device)
-        # rsl_rl builds torch's default (foreach) Adam; the fused kernel is the same update in one pass: 2.7-3.4 ms
-        # -> 0.8-1.0 ms per step on this machine, about 40 ms of a humanoid iteration's 20 steps (3-4% of it).
+        # rsl_rl builds torch's default (foreach) Adam; the fused kernel is the same update in one pass over the
+        # parameters: 1.5 ms -> 0.6 ms per step for humanoid's networks here, 18 ms of an iteration's 20 steps.
         params = [p for group in self.alg.optimizer.param_groups for p in group["params"]]
         self.alg.optimizer = torch.optim.Adam(params, lr=self.alg.learning_rate, fused=True)
         self.iteration = 0
