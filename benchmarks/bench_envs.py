@@ -4,11 +4,10 @@ For each morphology: env-steps/s of
   raw      mujoco.rollout over the same model, frame skip and thread count (no Python per step),
   backend  the CPU backend's step alone (physics, contact forces, gathering mjData fields),
   batched  BatchedEnv.step (backend + State snapshot, observation, episode bookkeeping),
-  threads  the same with a thread pool instead of worker processes,
   gym      Gymnasium's own *-v5 env, one env in a loop (as people use it).
 
 These machines are noisy (the speed of a core changes by 2x within seconds), so each
-figure is measured in short interleaved rounds: raw, backend, batched, threads, gym, raw, ...
+figure is measured in short interleaved rounds: raw, backend, batched, gym, raw, ...
 (raw in a fresh process each time, each env reset first). Each round's ratios use the mean
 of the raw runs that bracket it; the printed ratio is the median over rounds. Absolute
 rates are medians too and only indicative.
@@ -60,8 +59,8 @@ def raw_rate_isolated(name: str, num_envs: int, steps: int, threads: int) -> flo
     return float(out.split("RATE ")[-1])
 
 
-def make_env(name: str, num_envs: int, threads: int, parallel: str) -> BatchedEnv:
-    env = BatchedEnv(name, num_envs, seed=0, num_threads=threads, episode_length=10**9, parallel=parallel)
+def make_env(name: str, num_envs: int, threads: int) -> BatchedEnv:
+    env = BatchedEnv(name, num_envs, seed=0, num_threads=threads, episode_length=10**9)
     for a in torch.rand(10, num_envs, env.num_actions) * 0.8 - 0.4:  # warm-up
         env.step(a)
     return env
@@ -106,20 +105,17 @@ def main() -> None:
         return
     print(f"N={args.envs} envs, {args.steps} control steps per measurement, {args.threads} threads, "
           f"{os.cpu_count()} cores, {args.rounds} interleaved rounds (medians)")
-    header = ["morphology", "raw/s", "backend/s", "batched/s", "threads/s", "gym/s",
-              "backend/raw", "batched/raw", "threads/raw", "batched/gym"]
+    header = ["morphology", "raw/s", "backend/s", "batched/s", "gym/s", "backend/raw", "batched/raw", "batched/gym"]
     print(" ".join(f"{h:>11}" for h in header))
     for name in args.morphologies:
-        procs = make_env(name, args.envs, args.threads, "process")
-        pool = make_env(name, args.envs, args.threads, "thread")
-        rates: dict[str, list[float]] = {k: [] for k in ("raw", "backend", "batched", "threads", "gym")}
-        ratios: dict[str, list[float]] = {k: [] for k in ("backend", "batched", "threads", "gym")}
+        env = make_env(name, args.envs, args.threads)
+        rates: dict[str, list[float]] = {k: [] for k in ("raw", "backend", "batched", "gym")}
+        ratios: dict[str, list[float]] = {k: [] for k in ("backend", "batched", "gym")}
         raw_before = raw_rate_isolated(name, args.envs, args.steps, args.threads)
         for _ in range(args.rounds):
             now = {
-                "backend": env_rate(procs, args.steps, backend_only=True),
-                "batched": env_rate(procs, args.steps),
-                "threads": env_rate(pool, args.steps),
+                "backend": env_rate(env, args.steps, backend_only=True),
+                "batched": env_rate(env, args.steps),
                 "gym": gym_rate(name, args.steps * 2),
             }
             raw_after = raw_rate_isolated(name, args.envs, args.steps, args.threads)
@@ -127,16 +123,15 @@ def main() -> None:
             rates["raw"].append(raw)
             for k, v in now.items():
                 rates[k].append(v)
-            for k in ("backend", "batched", "threads"):
+            for k in ("backend", "batched"):
                 ratios[k].append(now[k] / raw)
             ratios["gym"].append(now["batched"] / now["gym"])
             raw_before = raw_after
-        procs.close()
-        pool.close()
+        env.close()
         med = {k: float(np.median(v)) for k, v in rates.items()}
         rat = {k: float(np.median(v)) for k, v in ratios.items()}
-        row = [f"{med[k]:,.0f}" for k in ("raw", "backend", "batched", "threads", "gym")]
-        row += [f"{rat[k]:.2f}" for k in ("backend", "batched", "threads", "gym")]
+        row = [f"{med[k]:,.0f}" for k in ("raw", "backend", "batched", "gym")]
+        row += [f"{rat[k]:.2f}" for k in ("backend", "batched", "gym")]
         print(f"{name:>11} " + " ".join(f"{v:>11}" for v in row))
         spread = ", ".join(f"{r:.2f}" for r in ratios["batched"])
         print(f"{'':>11} batched/raw per round: {spread}")

@@ -48,7 +48,7 @@ def settings(server: FakeLLM, **kw) -> LLMSettings:
 
 
 def test_k_samples_are_concurrent_and_in_order(fake):
-    client = LLMClient(settings(fake, max_concurrency=4))
+    client = LLMClient(settings(fake, max_concurrency=4, timeout_s=30.0))  # a loaded machine may start threads late
     client.complete(MESSAGES, n=1)  # warm: litellm's first call imports and sets up
     fake.default = Reply(content="held until all four are in", wait_for=4)  # a serial client waits 10 s each
     out = client.complete(MESSAGES, n=4)

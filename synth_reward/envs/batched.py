@@ -21,7 +21,7 @@ import torch
 
 from synth_reward.envs.backend import PackedFields, PhysicsBackend
 from synth_reward.envs.morphology import Morphology, get_morphology
-from synth_reward.envs.state import RAW_FIELDS, State
+from synth_reward.envs.state import State
 
 RewardFn = Callable[[State, torch.Tensor], tuple[torch.Tensor, dict[str, torch.Tensor]]]
 """compute_reward(state, action) -> (reward (N,), {name: (N,)})"""
@@ -80,7 +80,6 @@ class BatchedEnv:
         seed: int | None = None,
         backend: str = "cpu",
         num_threads: int | None = None,
-        parallel: str = "process",
         dtype: torch.dtype = torch.float32,
     ) -> None:
         self.morphology = get_morphology(morphology)
@@ -94,9 +93,7 @@ class BatchedEnv:
         if backend == "cpu":
             from synth_reward.envs.cpu import CpuBackend
 
-            self.backend = CpuBackend(
-                model, num_envs, self.morphology.frame_skip, num_threads, self._raw_fields(), parallel  # type: ignore[arg-type]
-            )
+            self.backend = CpuBackend(model, num_envs, self.morphology.frame_skip, num_threads)
         else:
             from synth_reward.errors import UsageError
 
@@ -122,11 +119,6 @@ class BatchedEnv:
         self._prev: tuple[torch.Tensor, torch.Tensor, torch.Tensor] = self._prev_of(self._snap)
         self._obs_columns, self._obs_clip = self._observation_columns(self._snap)
         self.reset()
-
-    def _raw_fields(self) -> tuple[str, ...]:
-        """The mjData fields to copy each step: what State reads, plus what the observation needs."""
-        optional = {"cinert", "qfrc_actuator"}
-        return tuple(f for f in RAW_FIELDS if f not in optional or f in self.morphology.obs_extras)
 
     # ---- resets ------------------------------------------------------------------------
     def reset(self, seed: int | None = None) -> torch.Tensor:
