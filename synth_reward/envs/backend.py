@@ -41,9 +41,9 @@ class PhysicsBackend(Protocol):
 class PackedFields(Mapping[str, torch.Tensor]):
     """Named views into one (N, D) tensor, so a whole batched state is copied with one op.
 
-    A State is built on every env step; copying its ~13 fields one by one costs more than
-    the physics of a small robot, so backends keep them packed in one row per env (and
-    BatchedEnv gathers the observation from the packed rows with one op).
+    A State is built on every env step; as ~13 separate tensors, its later copies and reads
+    would cost more than the physics of a small robot, so a snapshot packs the fields into
+    one row per env (and BatchedEnv gathers the observation from the rows with one op).
     """
 
     def __init__(self, packed: torch.Tensor, spec: Mapping[str, tuple[int, tuple[int, ...]]]) -> None:
