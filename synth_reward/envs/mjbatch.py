@@ -16,6 +16,7 @@ has no `mjb_apply`, and Gymnasium's v5 envs fill contact forces with
 from __future__ import annotations
 
 import ctypes
+import functools
 import glob
 import os
 import weakref
@@ -42,8 +43,6 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "mjb_state": (ctypes.POINTER(ctypes.c_double), [_P]),
     "mjb_stateComponent": (ctypes.POINTER(ctypes.c_double), [_P, ctypes.c_int, _INT_P]),
     "mjb_output": (_P, [_P, ctypes.c_char_p, _INT_P, _INT_P]),
-    "mjb_status": (_INT_P, [_P]),
-    "mjb_error": (ctypes.c_char_p, [_P, ctypes.c_int]),
     "mjb_step": (ctypes.c_int, [_P, _INT_P, ctypes.c_int, ctypes.c_int, ctypes.c_int]),
     "mjb_forward": (ctypes.c_int, [_P, _INT_P, ctypes.c_int, ctypes.c_int]),
     "mjb_reset": (ctypes.c_int, [_P, _INT_P, ctypes.c_int, _INT_P, ctypes.c_int]),
@@ -51,8 +50,9 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
 }
 
 
-def _library() -> ctypes.CDLL:
-    """The libmujoco that the `mujoco` package already loaded (same file, so the same handle)."""
+@functools.cache
+def library() -> ctypes.CDLL:
+    """The libmujoco that the `mujoco` package already loaded (same file, so the same handle), typed."""
     folder = os.path.dirname(mujoco.__file__)
     found = sorted(glob.glob(os.path.join(folder, "libmujoco.so*")) + glob.glob(os.path.join(folder, "libmujoco*.dylib"))
                    + glob.glob(os.path.join(folder, "mujoco.dll")))
@@ -63,16 +63,6 @@ def _library() -> ctypes.CDLL:
         fn = getattr(lib, name)
         fn.restype, fn.argtypes = restype, argtypes
     return lib
-
-
-_LIB: ctypes.CDLL | None = None
-
-
-def library() -> ctypes.CDLL:
-    global _LIB
-    if _LIB is None:
-        _LIB = _library()
-    return _LIB
 
 
 class MjBatch:
@@ -91,8 +81,6 @@ class MjBatch:
         self.nthread = int(lib.mjb_nthread(ptr))
         self.state = np.ctypeslib.as_array(lib.mjb_state(ptr), (nsim, lib.mjb_nstate(ptr)))
         """(nsim, nstate) the state rows: a write is the simulation's state at its next call."""
-        self.status = np.ctypeslib.as_array(lib.mjb_status(ptr), (nsim,))
-        """(nsim,) nonzero where the simulation's last call raised a MuJoCo error (its state was kept)."""
         self._finalizer = weakref.finalize(self, lib.mjb_deleteBatch, ptr)
 
     @property
@@ -129,9 +117,6 @@ class MjBatch:
     def apply(self, function: int, ids: np.ndarray | None = None) -> int:
         """Run the C function at address `function` on each simulation's MjData (its outputs refresh on the next call)."""
         return int(self._lib.mjb_apply(self._ptr, *_ids(ids), function, None, 0))
-
-    def error(self, sim: int) -> str:
-        return (self._lib.mjb_error(self._ptr, sim) or b"").decode()
 
     def close(self) -> None:
         self._finalizer()
