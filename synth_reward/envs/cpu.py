@@ -59,8 +59,8 @@ class CpuBackend:
         self._ctrl = b.component(_STATE.mjSTATE_CTRL)
         self._clock = b.component(_STATE.mjSTATE_TIME)[:, 0]
         self._qpos, self._qvel = b.component(_STATE.mjSTATE_QPOS), b.component(_STATE.mjSTATE_QVEL)
-        # Each field is a torch view of its buffer (qpos, qvel, time: of the state rows;
-        # the rest: of the batch's outputs). A snapshot packs them into one row per env.
+        # Each field is a numpy view of its buffer (qpos, qvel, time: of the state rows; the
+        # rest: of the batch's outputs); a snapshot packs them into one row per env (_spec).
         probe = mujoco.MjData(model)
         parts: dict[str, np.ndarray] = {"qpos": self._qpos, "qvel": self._qvel, "time": self._clock[:, None]}
         self._spec: dict[str, tuple[int, tuple[int, ...]]] = {}
