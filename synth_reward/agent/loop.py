@@ -419,23 +419,25 @@ class Loop:
         env = clean_env(folder, SYNTH_REWARD_SUITES=str(suite), COLUMNS="100", MUJOCO_GL="egl",
                         TMPDIR=str(scratch))
         log_path = folder / log_name
-        with open(log_path, "w") as log:
-            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=folder)
-            deadline = time.monotonic() + self.settings.candidate_timeout_s
-            try:
-                while proc.poll() is None:
-                    if time.monotonic() > deadline:
-                        _stop(proc, grace_s=30)
-                        log.write(f"\nstopped after {self.settings.candidate_timeout_s:.0f} s\n")
-                        break
-                    if watch is not None:
-                        self._emit("train_progress", records=_count_lines(watch / "records.jsonl"))
-                    time.sleep(0.5)
-            except KeyboardInterrupt:
-                _stop(proc, grace_s=30)  # the trainer saves a checkpoint on SIGTERM
-                raise
-        status = proc.wait()
-        shutil.rmtree(scratch, ignore_errors=True)
+        try:  # the scratch folder goes on every way out, Ctrl-C included
+            with open(log_path, "w") as log:
+                proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=folder)
+                deadline = time.monotonic() + self.settings.candidate_timeout_s
+                try:
+                    while proc.poll() is None:
+                        if time.monotonic() > deadline:
+                            _stop(proc, grace_s=30)
+                            log.write(f"\nstopped after {self.settings.candidate_timeout_s:.0f} s\n")
+                            break
+                        if watch is not None:
+                            self._emit("train_progress", records=_count_lines(watch / "records.jsonl"))
+                        time.sleep(0.5)
+                except KeyboardInterrupt:
+                    _stop(proc, grace_s=30)  # the trainer saves a checkpoint on SIGTERM
+                    raise
+            status = proc.wait()
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
         self.store.log("process", argv=argv[3:], status=status, isolation=report.model_dump(mode="json"))
         return status, log_path.read_text(errors="replace")
 

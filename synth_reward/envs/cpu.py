@@ -64,14 +64,14 @@ class CpuBackend:
         probe = mujoco.MjData(model)
         parts: dict[str, np.ndarray] = {"qpos": self._qpos, "qvel": self._qvel, "time": self._clock[:, None]}
         self._spec: dict[str, tuple[int, tuple[int, ...]]] = {}
+        self._parts: list[tuple[np.ndarray, slice]] = []  # (source, its columns in a packed row)
         offset = 0
         for f in RAW_FIELDS:
-            if f not in parts:
-                parts[f] = b.output(f)
             shape = () if f == "time" else np.shape(getattr(probe, f))
+            size = math.prod(shape)
             self._spec[f] = (offset, shape)
-            offset += math.prod(shape)
-        self._parts = [(parts[f], slice(*self._columns(f))) for f in RAW_FIELDS]
+            self._parts.append((parts[f] if f in parts else b.output(f), slice(offset, offset + size)))
+            offset += size
         self._width = offset
         self._unstable = np.zeros(num_envs, dtype=bool)
         self._blew_up_at_reset = np.zeros(num_envs, dtype=bool)
@@ -123,10 +123,6 @@ class CpuBackend:
         # The batch's forward pass also resets an env whose given state is already blown up
         # (huge qvel, NaN); the next step reports it as unstable.
         self._blew_up_at_reset[ids] = self._clock[ids] < clock - 0.5 * self.model.opt.timestep
-
-    def _columns(self, field: str) -> tuple[int, int]:
-        offset, shape = self._spec[field]
-        return offset, offset + math.prod(shape)
 
     def raw(self) -> PackedFields:
         """The batched mjData fields, gathered now in float64."""
