@@ -7,10 +7,10 @@ For each morphology: env-steps/s of
   gym      Gymnasium's own *-v5 env, one env in a loop (as people use it).
 
 These machines are noisy (the speed of a core changes by 2x within seconds), so each
-figure is measured in short interleaved rounds: raw, backend, batched, gym, raw, ...
-(raw in a fresh process each time, each env reset first). Each round's ratios use the mean
-of the raw runs that bracket it; the printed ratio is the median over rounds. Absolute
-rates are medians too and only indicative.
+figure is measured in short interleaved rounds: raw, batched, raw, backend, raw, gym (raw
+in a separate long-lived process, each env reset first). batched/raw and backend/raw use
+the mean of the two raw runs around them; the printed ratio is the median over rounds.
+Absolute rates are medians too and only indicative.
 
     python benchmarks/bench_envs.py [--envs 32] [--steps 200] [--threads 2] [--rounds 5]
 """
@@ -22,6 +22,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 
 import gymnasium as gym
 import mujoco
@@ -32,7 +33,8 @@ from mujoco import rollout
 from synth_reward.envs import BatchedEnv, get_morphology
 
 
-def raw_rate(name: str, num_envs: int, steps: int, threads: int) -> float:
+def raw_runner(name: str, num_envs: int, steps: int, threads: int) -> Iterator[float]:
+    """Rates of mujoco.rollout over `steps` random control steps from the initial pose, one per next()."""
     morph = get_morphology(name)
     model = morph.model()
     datas = [mujoco.MjData(model) for _ in range(threads)]
@@ -46,17 +48,48 @@ def raw_rate(name: str, num_envs: int, steps: int, threads: int) -> float:
     )
     with rollout.Rollout(nthread=threads) as r:
         r.rollout([model] * num_envs, datas, state0, control)  # warm-up
-        start = time.perf_counter()
-        r.rollout([model] * num_envs, datas, state0, control)
-        return num_envs * steps / (time.perf_counter() - start)
+        while True:
+            start = time.perf_counter()
+            r.rollout([model] * num_envs, datas, state0, control)
+            yield num_envs * steps / (time.perf_counter() - start)
 
 
-def raw_rate_isolated(name: str, num_envs: int, steps: int, threads: int) -> float:
-    """raw_rate in a fresh process: rollout's thread pool must not slow the envs measured here."""
-    out = subprocess.run([sys.executable, __file__, "--raw-only", "--morphologies", name, "--envs", str(num_envs),
-                          "--steps", str(steps), "--threads", str(threads)],
-                         capture_output=True, text=True, check=True).stdout
-    return float(out.split("RATE ")[-1])
+def raw_rate(name: str, num_envs: int, steps: int, threads: int) -> float:
+    """One measurement of mujoco.rollout (see raw_runner)."""
+    return next(raw_runner(name, num_envs, steps, threads))
+
+
+class RawProcess:
+    """raw_runner in a long-lived child process, measuring when asked.
+
+    A separate process, because rollout's thread pool slowed envs measured in the same process;
+    a long-lived one, because starting a process per measurement put seconds between the two
+    measurements a ratio compares, and the machine's speed changes within seconds.
+    """
+
+    def __init__(self, name: str, num_envs: int, steps: int, threads: int) -> None:
+        self._proc = subprocess.Popen(
+            [sys.executable, __file__, "--raw-server", "--morphologies", name, "--envs", str(num_envs),
+             "--steps", str(steps), "--threads", str(threads)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def rate(self) -> float:
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        self._proc.stdin.write("go\n")
+        self._proc.stdin.flush()
+        return float(self._proc.stdout.readline())
+
+    def close(self) -> None:
+        assert self._proc.stdin is not None
+        self._proc.stdin.close()
+        self._proc.wait()
+
+
+def serve_raw(name: str, num_envs: int, steps: int, threads: int) -> None:
+    """The child of RawProcess: one measurement per line on stdin, its rate on stdout."""
+    runner = raw_runner(name, num_envs, steps, threads)
+    for _ in sys.stdin:
+        print(next(runner), flush=True)
 
 
 def make_env(name: str, num_envs: int, threads: int) -> BatchedEnv:
@@ -97,11 +130,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--morphologies", nargs="+", default=["humanoid", "half_cheetah"])
-    parser.add_argument("--raw-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--raw-server", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    if args.raw_only:
-        print(f"RATE {raw_rate(args.morphologies[0], args.envs, args.steps, args.threads)}")
+    if args.raw_server:
+        serve_raw(args.morphologies[0], args.envs, args.steps, args.threads)
         return
     print(f"N={args.envs} envs, {args.steps} control steps per measurement, {args.threads} threads, "
           f"{os.cpu_count()} cores, {args.rounds} interleaved rounds (medians)")
@@ -111,23 +144,22 @@ def main() -> None:
         env = make_env(name, args.envs, args.threads)
         rates: dict[str, list[float]] = {k: [] for k in ("raw", "backend", "batched", "gym")}
         ratios: dict[str, list[float]] = {k: [] for k in ("backend", "batched", "gym")}
-        raw_before = raw_rate_isolated(name, args.envs, args.steps, args.threads)
-        for _ in range(args.rounds):
-            now = {
-                "backend": env_rate(env, args.steps, backend_only=True),
-                "batched": env_rate(env, args.steps),
-                "gym": gym_rate(name, args.steps * 2),
-            }
-            raw_after = raw_rate_isolated(name, args.envs, args.steps, args.threads)
-            raw = (raw_before + raw_after) / 2
-            rates["raw"].append(raw)
+        raw_process = RawProcess(name, args.envs, args.steps, args.threads)
+        for _ in range(args.rounds):  # raw, batched, raw, backend, raw, gym: each ratio against the raws around it
+            raw = [raw_process.rate()]
+            now = {"batched": env_rate(env, args.steps)}
+            raw.append(raw_process.rate())
+            now["backend"] = env_rate(env, args.steps, backend_only=True)
+            raw.append(raw_process.rate())
+            now["gym"] = gym_rate(name, args.steps * 2)
+            rates["raw"].append(float(np.mean(raw)))
             for k, v in now.items():
                 rates[k].append(v)
-            for k in ("backend", "batched"):
-                ratios[k].append(now[k] / raw)
+            ratios["batched"].append(now["batched"] / np.mean(raw[:2]))
+            ratios["backend"].append(now["backend"] / np.mean(raw[1:]))
             ratios["gym"].append(now["batched"] / now["gym"])
-            raw_before = raw_after
         env.close()
+        raw_process.close()
         med = {k: float(np.median(v)) for k, v in rates.items()}
         rat = {k: float(np.median(v)) for k, v in ratios.items()}
         row = [f"{med[k]:,.0f}" for k in ("raw", "backend", "batched", "gym")]

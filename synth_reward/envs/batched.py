@@ -13,7 +13,8 @@ episode's first obs, and `final_obs` holds the last obs of the finished episode)
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
 import numpy as np
@@ -21,7 +22,7 @@ import torch
 
 from synth_reward.envs.backend import PackedFields, PhysicsBackend
 from synth_reward.envs.morphology import Morphology, get_morphology
-from synth_reward.envs.state import State
+from synth_reward.envs.state import PREV_FIELDS, State
 
 RewardFn = Callable[[State, torch.Tensor], tuple[torch.Tensor, dict[str, torch.Tensor]]]
 """compute_reward(state, action) -> (reward (N,), {name: (N,)})"""
@@ -114,9 +115,9 @@ class BatchedEnv:
         self._success_steps = torch.zeros(n, dtype=torch.int64, device=dev)
         self._term_sums: dict[str, torch.Tensor] = {}
         # The current physics as a snapshot in self.dtype (one copy per step, shared by the
-        # State, the observation and the next step's prev_* fields), and its prev_* fields.
+        # State, the observation and the next step's prev_* fields), and the prev_* fields.
         self._snap: PackedFields = self.backend.snapshot(dtype)
-        self._prev: tuple[torch.Tensor, torch.Tensor, torch.Tensor] = self._prev_of(self._snap)
+        self._prev: Mapping[str, torch.Tensor] = self._snap
         self._obs_columns, self._obs_clip = self._observation_columns(self._snap)
         self.reset()
 
@@ -148,14 +149,13 @@ class BatchedEnv:
         ids = np.arange(self.num_envs) if env_ids is None else np.asarray(env_ids)
         self.backend.set_state(ids, np.atleast_2d(qpos), np.atleast_2d(qvel))
         t = torch.as_tensor(ids, device=self.device)
-        self._snap = self.backend.snapshot(self.dtype)
-        now = self._prev_of(self._snap)
+        prev, self._snap = self._prev, self.backend.snapshot(self.dtype)
         if len(ids) == self.num_envs:
-            self._prev = now
+            self._prev = self._snap
         else:  # a new episode starts with prev = now; the others keep theirs (copied: snapshots are shared)
-            self._prev = tuple(p.clone() for p in self._prev)  # type: ignore[assignment]
-            for p, n in zip(self._prev, now, strict=True):
-                p[t] = n[t]
+            self._prev = {k: prev[k].clone() for k in PREV_FIELDS}
+            for k, v in self._prev.items():
+                v[t] = self._snap[k][t]
         self.episode_step[t] = 0
         self._return[t] = 0
         self._success_steps[t] = 0
@@ -163,15 +163,10 @@ class BatchedEnv:
             v[t] = 0
 
     # ---- reading -----------------------------------------------------------------------
-    @staticmethod
-    def _prev_of(snap: PackedFields) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The fields a State's prev_* values come from: body positions, centre of mass, qpos."""
-        return snap["xpos"], snap["subtree_com"][:, 0], snap["qpos"]
-
     @property
     def state(self) -> State:
         """A snapshot State of the current physics."""
-        return State(self.layout, self._snap, self.episode_step.clone(), *self._prev, self.dt, self.dtype, copy=False)
+        return State(self.layout, self._snap, self.episode_step.clone(), self._prev, self.dt, self.dtype, copy=False)
 
     def _observation_columns(
         self, snap: PackedFields
@@ -211,7 +206,7 @@ class BatchedEnv:
             raise ValueError(
                 f"action must have shape ({self.num_envs}, {self.num_actions}), got {tuple(action.shape)}"
             )
-        self._prev = self._prev_of(self._snap)
+        self._prev = self._snap
         self.backend.step(action)
         self._snap = self.backend.snapshot(self.dtype)
         self.episode_step += 1
@@ -227,13 +222,16 @@ class BatchedEnv:
             if self.success_fn is not None
             else torch.zeros(n, dtype=torch.bool, device=self.device)
         )
-        # A row's sum is non-finite iff the row holds a NaN or inf (or overflows: blown up too);
-        # one reduction instead of isfinite over every element, which costs several ops.
-        unstable = self.backend.unstable().to(self.device) | ~torch.isfinite(obs.sum(dim=1))
+        # A NaN or inf anywhere makes the sum of all observations non-finite (so does an overflow,
+        # which also means a blow-up): one reduction, and the per-env check runs only then.
+        unstable = self.backend.unstable().to(self.device)
+        if not math.isfinite(float(obs.sum())):
+            unstable = unstable | ~torch.isfinite(obs.sum(dim=1))
         terminated = unstable
         if self.termination_fn is not None:
             terminated = terminated | self.termination_fn(state).to(torch.bool)
-        truncated = (self.episode_step >= self.episode_length) & ~terminated
+        at_limit = self.episode_step >= self.episode_length
+        done = terminated | at_limit
         self._return += reward  # in-place ops promote into the float64 / int64 accumulators
         self._success_steps += success
         for name, value in terms.items():
@@ -241,28 +239,23 @@ class BatchedEnv:
                 name, torch.zeros(n, dtype=torch.float64, device=self.device)
             )
             self._term_sums[name] += value
-        done = terminated | truncated
-        episodes = None
-        if bool(done.any()):
-            ids = torch.nonzero(done, as_tuple=False).flatten()
-            lengths = self.episode_step[ids].clone()
-            episodes = EpisodeStats(
-                env_ids=ids,
-                returns=self._return[ids].clone(),
-                lengths=lengths,
-                success_fraction=self._success_steps[ids].double() / lengths.double(),
-                terminated=terminated[ids],
-                unstable=unstable[ids],
-                term_sums={k: v[ids].clone() for k, v in self._term_sums.items()},
-            )
-            self.episode_count[ids] += 1
-            self.reset_envs(done)
-            next_obs = self.observe()
-        else:
-            next_obs = obs
-        return StepResult(
-            next_obs, reward, terminated, truncated, terms, success, obs, state, episodes
+        if not bool(done.any()):  # (then at_limit is all False: it is `truncated`)
+            return StepResult(obs, reward, terminated, at_limit, terms, success, obs, state, None)
+        truncated = at_limit & ~terminated
+        ids = torch.nonzero(done, as_tuple=False).flatten()
+        lengths = self.episode_step[ids].clone()
+        episodes = EpisodeStats(
+            env_ids=ids,
+            returns=self._return[ids].clone(),
+            lengths=lengths,
+            success_fraction=self._success_steps[ids].double() / lengths.double(),
+            terminated=terminated[ids],
+            unstable=unstable[ids],
+            term_sums={k: v[ids].clone() for k, v in self._term_sums.items()},
         )
+        self.episode_count[ids] += 1
+        self.reset_envs(done)
+        return StepResult(self.observe(), reward, terminated, truncated, terms, success, obs, state, episodes)
 
     def close(self) -> None:
         self.backend.close()

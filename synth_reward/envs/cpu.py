@@ -59,20 +59,23 @@ class CpuBackend:
         self._ctrl = b.component(_STATE.mjSTATE_CTRL)
         self._clock = b.component(_STATE.mjSTATE_TIME)[:, 0]
         self._qpos, self._qvel = b.component(_STATE.mjSTATE_QPOS), b.component(_STATE.mjSTATE_QVEL)
-        # Each field is a numpy view of its buffer (qpos, qvel, time: of the state rows; the
-        # rest: of the batch's outputs); a snapshot packs them into one row per env (_spec).
+        # A snapshot packs every field into one row per env (_spec): one concatenation of numpy
+        # views of the batch's buffers (_parts, in column order). time, qpos and qvel lead the
+        # packed row as they lead the state rows (mj_getState's order), so one view holds all
+        # three; the other fields are the batch's outputs.
         probe = mujoco.MjData(model)
-        parts: dict[str, np.ndarray] = {"qpos": self._qpos, "qvel": self._qvel, "time": self._clock[:, None]}
+        leading = ("time", "qpos", "qvel")
         self._spec: dict[str, tuple[int, tuple[int, ...]]] = {}
-        self._parts: list[tuple[np.ndarray, slice]] = []  # (source, its columns in a packed row)
         offset = 0
-        for f in RAW_FIELDS:
+        for f in leading + tuple(f for f in RAW_FIELDS if f not in leading):
             shape = () if f == "time" else np.shape(getattr(probe, f))
-            size = math.prod(shape)
             self._spec[f] = (offset, shape)
-            self._parts.append((parts[f] if f in parts else b.output(f), slice(offset, offset + size)))
-            offset += size
+            offset += math.prod(shape)
         self._width = offset
+        cols_t, cols_q, cols_v = (b.columns(c) for c in (_STATE.mjSTATE_TIME, _STATE.mjSTATE_QPOS, _STATE.mjSTATE_QVEL))
+        assert cols_t.stop == cols_q.start and cols_q.stop == cols_v.start, "mj_getState's order: time, qpos, qvel"
+        head = b.state[:, cols_t.start : cols_v.stop]
+        self._parts = [head] + [b.output(f) for f in self._spec if f not in leading]
         self._unstable = np.zeros(num_envs, dtype=bool)
         self._blew_up_at_reset = np.zeros(num_envs, dtype=bool)
         self._clock[:] = 1.0 - self._step_time  # clocks start at 1 s; see step()
@@ -95,7 +98,7 @@ class CpuBackend:
     def step(self, ctrl: torch.Tensor) -> None:
         """Apply ctrl (N, nu) for frame_skip physics steps in every env."""
         self._check_open()
-        self._ctrl[:] = ctrl.detach().cpu().numpy()
+        self._ctrl[:] = ctrl.numpy(force=True)
         expected = self._clock + self._step_time
         self._batch.step(self.frame_skip)
         self._contact_forces()
@@ -129,11 +132,9 @@ class CpuBackend:
         return self.snapshot(torch.float64)
 
     def snapshot(self, dtype: torch.dtype) -> PackedFields:
-        """A copy of every field in dtype, taken now: one row per env (numpy copies and casts each field)."""
+        """A copy of every field in dtype, taken now: one row per env (numpy copies and casts the fields)."""
         packed = torch.empty(self.num_envs, self._width, dtype=dtype)
-        rows = packed.numpy()
-        for part, columns in self._parts:
-            rows[:, columns] = part
+        np.concatenate(self._parts, axis=1, out=packed.numpy(), casting="same_kind")
         return PackedFields(packed, self._spec)
 
     def unstable(self) -> torch.Tensor:

@@ -87,12 +87,16 @@ class MjBatch:
     def closed(self) -> bool:
         return not self._finalizer.alive
 
-    def component(self, bit: mujoco.mjtState) -> np.ndarray:
-        """(nsim, size) view of one state component (mjSTATE_QPOS, ...) in the state rows."""
+    def columns(self, bit: mujoco.mjtState) -> slice:
+        """The columns of the state rows that hold one state component (mjSTATE_QPOS, ...)."""
         size = ctypes.c_int()
         address = ctypes.cast(self._lib.mjb_stateComponent(self._ptr, int(bit), ctypes.byref(size)), _P).value
         offset = (address - self.state.ctypes.data) // self.state.itemsize  # type: ignore[operator]
-        return self.state[:, offset : offset + size.value]
+        return slice(offset, offset + size.value)
+
+    def component(self, bit: mujoco.mjtState) -> np.ndarray:
+        """(nsim, size) view of one state component in the state rows."""
+        return self.state[:, self.columns(bit)]
 
     def output(self, field: str) -> np.ndarray:
         """(nsim, size) buffer of a derived mjData field (flattened), refreshed after every call."""

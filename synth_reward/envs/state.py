@@ -46,6 +46,8 @@ RAW_FIELDS = (
 )
 # "time" is the backend's own clock (it runs on across episodes); State.time is the episode's.
 """mjData fields (batched, world body included) a backend hands to State. Same names as MuJoCo's."""
+PREV_FIELDS = ("xpos", "subtree_com", "qpos")
+"""The fields whose values one control step earlier a State also holds (its prev_* attributes)."""
 
 
 class Body:
@@ -149,26 +151,24 @@ class State:
         layout: Layout,
         raw: Mapping[str, torch.Tensor],
         step: torch.Tensor,
-        prev_xpos: torch.Tensor,
-        prev_com: torch.Tensor,
-        prev_qpos: torch.Tensor,
+        prev: Mapping[str, torch.Tensor],
         dt: float,
         dtype: torch.dtype = torch.float32,
         copy: bool = True,
     ) -> None:
-        """copy=False: the caller hands over tensors in dtype that nothing will change (a backend snapshot)."""
+        """prev: the PREV_FIELDS one control step earlier (the previous snapshot itself: read lazily).
+        copy=False: the caller hands over tensors in dtype that nothing will change (backend snapshots)."""
         self.layout = layout
         if copy:
             self._raw: Mapping[str, torch.Tensor] = {k: raw[k].to(dtype=dtype, copy=True) for k in RAW_FIELDS}
-            prev_xpos, prev_com, prev_qpos = (t.to(dtype=dtype, copy=True) for t in (prev_xpos, prev_com, prev_qpos))
+            prev = {k: prev[k].to(dtype=dtype, copy=True) for k in PREV_FIELDS}
             step = step.clone()
         else:
             self._raw = raw
-        self._prev_xpos, self._prev_com, self._prev_qpos = prev_xpos, prev_com, prev_qpos
+        self._prev = prev
         self._step = step
         self._dt = dt
-        n = self._raw["qpos"].shape[0]
-        self._n = n
+        self._n = step.shape[0]
         self._body_index = layout.body_index
         self._joint_index = layout.joint_index
 
@@ -286,7 +286,7 @@ class State:
     @property
     def prev_body_pos(self) -> torch.Tensor:
         """(N, B, 3) m, world frame: body_pos one control step earlier (equal to body_pos right after a reset)."""
-        return self._prev_xpos[:, 1:]
+        return self._prev["xpos"][:, 1:]
 
     # ---- joints ------------------------------------------------------------------------
     @functools.cached_property
@@ -302,7 +302,7 @@ class State:
     @functools.cached_property
     def prev_joint_pos(self) -> torch.Tensor:
         """(N, J) rad or m: joint_pos one control step earlier (equal to joint_pos right after a reset)."""
-        return self._prev_qpos[:, _index(self.layout.joint_qpos_index, self.device)]
+        return self._prev["qpos"][:, _index(self.layout.joint_qpos_index, self.device)]
 
     @property
     def qpos(self) -> torch.Tensor:
@@ -330,7 +330,7 @@ class State:
     @property
     def prev_com_pos(self) -> torch.Tensor:
         """(N, 3) m, world frame: com_pos one control step earlier (equal to com_pos right after a reset)."""
-        return self._prev_com
+        return self._prev["subtree_com"][:, 0]
 
     @property
     def actuator_force(self) -> torch.Tensor:
@@ -359,9 +359,7 @@ class State:
             self.layout,
             raw,
             self._step[indices],
-            self._prev_xpos[indices],
-            self._prev_com[indices],
-            self._prev_qpos[indices],
+            {k: self._prev[k][indices] for k in PREV_FIELDS},
             self._dt,
             dtype=self._raw["qpos"].dtype,
         )
@@ -373,9 +371,7 @@ class State:
             self.layout,
             raw,
             self._step.to(device),
-            self._prev_xpos.to(device),
-            self._prev_com.to(device),
-            self._prev_qpos.to(device),
+            {k: self._prev[k].to(device) for k in PREV_FIELDS},
             self._dt,
             dtype=self._raw["qpos"].dtype,
         )
