@@ -235,9 +235,8 @@ class BatchedEnv:
         self._return += reward  # in-place ops promote into the float64 / int64 accumulators
         self._success_steps += success
         for name, value in terms.items():
-            self._term_sums.setdefault(
-                name, torch.zeros(n, dtype=torch.float64, device=self.device)
-            )
+            if name not in self._term_sums:
+                self._term_sums[name] = torch.zeros(n, dtype=torch.float64, device=self.device)
             self._term_sums[name] += value
         if not bool(done.any()):  # (then at_limit is all False: it is `truncated`)
             return StepResult(obs, reward, terminated, at_limit, terms, success, obs, state, None)
