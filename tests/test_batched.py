@@ -105,6 +105,30 @@ def test_a_blowup_is_reported_on_the_next_step_only(speed: float) -> None:
     assert not env.step(torch.zeros(2, env.num_actions)).terminated.any()
 
 
+def test_a_non_finite_observation_ends_only_its_episode() -> None:
+    """A backend that does not reset blown-up envs itself (as MuJoCo does) may hand back NaN or inf:
+    BatchedEnv's own check must end exactly those episodes, as unstable."""
+    env = BatchedEnv("half_cheetah", 3, seed=0)
+    snapshot = env.backend.snapshot
+    poison: dict[int, float] = {}
+
+    def faulty_snapshot(dtype: torch.dtype):
+        snap = snapshot(dtype)
+        for i, value in poison.items():
+            snap["qvel"][i, 0] = value
+        return snap
+
+    env.backend.snapshot = faulty_snapshot  # type: ignore[method-assign]
+    assert env.step(torch.zeros(3, 6)).episodes is None
+    poison.update({0: float("inf"), 2: float("nan")})
+    out = env.step(torch.zeros(3, 6))
+    assert out.terminated.tolist() == [True, False, True] and not out.truncated.any()
+    assert out.episodes is not None and out.episodes.env_ids.tolist() == [0, 2]
+    assert out.episodes.unstable.tolist() == [True, True]
+    poison.clear()
+    assert not env.step(torch.zeros(3, 6)).terminated.any()
+
+
 def test_seeding_is_reproducible() -> None:
     a = BatchedEnv("ant", 3, seed=7).reset()
     b = BatchedEnv("ant", 3, seed=7).reset()
