@@ -57,8 +57,8 @@ class CpuBackend:
         self._rne_post = function_address("mj_rnePostConstraint")
         b = self._batch
         self._ctrl = b.component(_STATE.mjSTATE_CTRL)
-        self._clock = b.component(_STATE.mjSTATE_TIME)[:, 0]
-        self._qpos, self._qvel = b.component(_STATE.mjSTATE_QPOS), b.component(_STATE.mjSTATE_QVEL)
+        cols_t, cols_q, cols_v = (b.columns(c) for c in (_STATE.mjSTATE_TIME, _STATE.mjSTATE_QPOS, _STATE.mjSTATE_QVEL))
+        self._clock, self._qpos, self._qvel = b.state[:, cols_t.start], b.state[:, cols_q], b.state[:, cols_v]
         # A snapshot packs every field into one row per env (_spec): one concatenation of numpy
         # views of the batch's buffers (_parts, in column order). time, qpos and qvel lead the
         # packed row as they lead the state rows (mj_getState's order), so one view holds all
@@ -72,7 +72,6 @@ class CpuBackend:
             self._spec[f] = (offset, shape)
             offset += math.prod(shape)
         self._width = offset
-        cols_t, cols_q, cols_v = (b.columns(c) for c in (_STATE.mjSTATE_TIME, _STATE.mjSTATE_QPOS, _STATE.mjSTATE_QVEL))
         assert cols_t.stop == cols_q.start and cols_q.stop == cols_v.start, "mj_getState's order: time, qpos, qvel"
         head = b.state[:, cols_t.start : cols_v.stop]
         self._parts = [head] + [b.output(f) for f in self._spec if f not in leading]
