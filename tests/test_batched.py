@@ -129,6 +129,36 @@ def test_a_non_finite_observation_ends_only_its_episode() -> None:
     assert not env.step(torch.zeros(3, 6)).terminated.any()
 
 
+def test_contact_forces_are_computed_only_when_read_and_only_for_their_own_step() -> None:
+    """Half cheetah's observation has no contact forces, so its env computes them on the first read:
+    the same values as computing them every step, no extra pass over the envs when nothing reads
+    them, and a clear error (not stale numbers) when a state reads them after the env moved on."""
+    assert BatchedEnv("humanoid", 1).backend.lazy_contact_forces is False  # its observation needs them
+    env = BatchedEnv("half_cheetah", 3, seed=0, episode_length=10**6)
+    assert env.backend.lazy_contact_forces is True
+    passes = []
+    apply = env.backend._batch.apply
+    env.backend._batch.apply = lambda *a: passes.append(a) or apply(*a)  # type: ignore[method-assign]
+    read = []
+    env.reward_fn = lambda state, action: (read.append(state.body_contact_force.clone()) or torch.zeros(3), {})
+    for _ in range(40):
+        env.step(torch.full((3, 6), 0.3))
+        assert torch.equal(read[-1], env.backend.raw()["cfrc_ext"][:, 1:, 3:].float())
+    assert len(passes) == 40 and read[-1].abs().max() > 1.0  # feet on the floor
+    env.reward_fn = None
+    kept = env.step(torch.zeros(3, 6)).state  # nothing reads its contact forces
+    env.step(torch.zeros(3, 6))
+    held, expected = env.state, env.backend.raw()["cfrc_ext"][:, 1:, 3:].float()  # env.state fills them now
+    passes.clear()
+    for _ in range(5):
+        env.step(torch.zeros(3, 6))
+    assert passes == []  # no pass over the envs when nothing reads them
+    with pytest.raises(SynthRewardError, match="before its env steps or resets again"):
+        _ = kept.body_contact_force
+    assert torch.equal(held.body_contact_force, expected) and expected.abs().max() > 1.0
+    env.close()
+
+
 def test_seeding_is_reproducible() -> None:
     a = BatchedEnv("ant", 3, seed=7).reset()
     b = BatchedEnv("ant", 3, seed=7).reset()

@@ -8,7 +8,7 @@ tensors on its device. The CPU backend (cpu.py) is the reference implementation.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Protocol
 
 import numpy as np
@@ -20,7 +20,11 @@ class PhysicsBackend(Protocol):
     device: torch.device
 
     def step(self, ctrl: torch.Tensor) -> None:
-        """Apply ctrl (N, nu) for frame_skip physics steps in every env, then fill contact forces (cfrc_ext)."""
+        """Apply ctrl (N, nu) for frame_skip physics steps in every env.
+
+        Contact forces (cfrc_ext, mj_rnePostConstraint) are filled here too, unless the backend
+        was made with lazy_contact_forces: then a snapshot fills them when they are first read.
+        """
 
     def set_state(self, env_ids: np.ndarray, qpos: np.ndarray, qvel: np.ndarray) -> None:
         """Reset the listed envs to (qpos, qvel) and recompute their derived fields (mj_forward)."""
@@ -29,7 +33,10 @@ class PhysicsBackend(Protocol):
         """Batched mjData fields named as in state.RAW_FIELDS, shape (N, *mjData shape), on `device`."""
 
     def snapshot(self, dtype: torch.dtype) -> PackedFields:
-        """A copy of raw() in dtype, taken now: later steps do not change it (what State holds)."""
+        """A copy of raw() in dtype, taken now: later steps do not change it (what State holds).
+
+        A field not computed yet (lazy contact forces) is a pending field of the snapshot.
+        """
 
     def unstable(self) -> torch.Tensor:
         """(N,) bool: envs whose physics blew up (and were reset by MuJoCo) during the last step."""
@@ -44,10 +51,20 @@ class PackedFields(Mapping[str, torch.Tensor]):
     A State is built on every env step; as ~13 separate tensors, its later copies and reads
     would cost more than the physics of a small robot, so a snapshot packs the fields into
     one row per env (and BatchedEnv gathers the observation from the rows with one op).
+
+    `pending` maps a field the backend has not computed yet to a function that writes it
+    into the field's view; it runs on the field's first read (contact forces cost two more
+    passes over the envs, and most rewards of most robots never read them).
     """
 
-    def __init__(self, packed: torch.Tensor, spec: Mapping[str, tuple[int, tuple[int, ...]]]) -> None:
+    def __init__(
+        self,
+        packed: torch.Tensor,
+        spec: Mapping[str, tuple[int, tuple[int, ...]]],
+        pending: dict[str, Callable[[torch.Tensor], None]] | None = None,
+    ) -> None:
         self.packed, self.spec = packed, spec
+        self._pending = pending or {}
         self._views: dict[str, torch.Tensor] = {}
 
     def __getitem__(self, name: str) -> torch.Tensor:
@@ -56,6 +73,9 @@ class PackedFields(Mapping[str, torch.Tensor]):
             offset, shape = self.spec[name]
             size = math.prod(shape)
             view = self.packed[:, offset : offset + size].view(-1, *shape)
+            fill = self._pending.pop(name, None)
+            if fill is not None:
+                fill(view)
             self._views[name] = view
         return view
 
@@ -64,12 +84,13 @@ class PackedFields(Mapping[str, torch.Tensor]):
         offset, shape = self.spec[name]
         return range(offset, offset + math.prod(shape))
 
+    @property
+    def pending(self) -> frozenset[str]:
+        """Fields whose columns in `packed` are not filled until they are read by name."""
+        return frozenset(self._pending)
+
     def __iter__(self) -> Iterator[str]:
         return iter(self.spec)
 
     def __len__(self) -> int:
         return len(self.spec)
-
-    def copy(self, dtype: torch.dtype) -> PackedFields:
-        """A copy in dtype (one tensor op)."""
-        return PackedFields(self.packed.to(dtype=dtype, copy=True), self.spec)

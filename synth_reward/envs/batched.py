@@ -46,7 +46,9 @@ class StepResult(NamedTuple):
     final_obs: torch.Tensor
     """(N, obs_dim) observation before any reset (for value bootstrapping at truncation)."""
     state: State
-    """The post-step state before any reset (what reward and success were computed on)."""
+    """The post-step state before any reset (what reward and success were computed on).
+    Robots without contact forces in their observation compute them on the state's first
+    read of them, which must come before the next step (`state.to(state.device)` keeps a copy)."""
     episodes: EpisodeStats | None
     """Statistics of the episodes that ended on this step, or None if none did."""
 
@@ -94,7 +96,9 @@ class BatchedEnv:
         if backend == "cpu":
             from synth_reward.envs.cpu import CpuBackend
 
-            self.backend = CpuBackend(model, num_envs, self.morphology.frame_skip, num_threads)
+            # contact forces only on request where the observation does not need them (see cpu.py)
+            lazy = "cfrc_ext" not in self.morphology.obs_extras
+            self.backend = CpuBackend(model, num_envs, self.morphology.frame_skip, num_threads, lazy)
         else:
             from synth_reward.errors import UsageError
 
@@ -165,7 +169,13 @@ class BatchedEnv:
     # ---- reading -----------------------------------------------------------------------
     @property
     def state(self) -> State:
-        """A snapshot State of the current physics."""
+        """A snapshot State of the current physics (every field filled now, so it can be kept)."""
+        for name in self._snap.pending:
+            _ = self._snap[name]  # the first read fills it
+        return self._state()
+
+    def _state(self) -> State:
+        """The State of the current snapshot; pending fields fill on first read, before the next step or reset."""
         return State(self.layout, self._snap, self.episode_step.clone(), self._prev, self.dt, self.dtype, copy=False)
 
     def _observation_columns(
@@ -210,7 +220,7 @@ class BatchedEnv:
         self.backend.step(action)
         self._snap = self.backend.snapshot(self.dtype)
         self.episode_step += 1
-        state = self.state
+        state = self._state()
         obs = self.observe()
         n = self.num_envs
         if self.reward_fn is not None:
@@ -224,7 +234,7 @@ class BatchedEnv:
         )
         # A NaN or inf anywhere makes the sum of all observations non-finite (so does an overflow,
         # which also means a blow-up): one reduction, and the per-env check runs only then.
-        unstable = self.backend.unstable().to(self.device)
+        unstable = self.backend.unstable()
         if not math.isfinite(float(obs.sum())):
             unstable = unstable | ~torch.isfinite(obs.sum(dim=1))
         terminated = unstable

@@ -11,6 +11,10 @@ mjData fields out to per-field buffers after every call. One env step is three c
 3. `forward(mjSTAGE_NONE)`: computes nothing, but refreshes the output buffers, which
    `apply` does not.
 
+With `lazy_contact_forces` (robots whose observation has no contact forces), 2 and 3 run
+only when a snapshot's cfrc_ext is first read, before the next step or reset: most
+rewards never read it, and each pass over the envs costs a wake-up of the thread pool.
+
 The batch is persistent (one MjData per env), because step 2 needs each env's derived
 fields from step 1. The physics is bit-for-bit that of one MjData per env stepped in a
 loop, and of Gymnasium's `*-v5` envs (tests/test_batched.py).
@@ -25,6 +29,7 @@ the fields) on top of 70 µs of half-cheetah physics (README, Measured: the A/B 
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 
@@ -47,9 +52,14 @@ class CpuBackend:
     device = torch.device("cpu")
 
     def __init__(self, model: mujoco.MjModel, num_envs: int, frame_skip: int,
-                 num_threads: int | None = None) -> None:
+                 num_threads: int | None = None, lazy_contact_forces: bool = False) -> None:
         self.model, self.num_envs, self.frame_skip = model, num_envs, frame_skip
+        self.lazy_contact_forces = lazy_contact_forces
         self._step_time = model.opt.timestep * frame_skip
+        # A step advances every clock by _step_time; one that advanced less than this blew up.
+        self._min_advance = self._step_time - 0.5 * model.opt.timestep
+        self._generation = 0  # counts steps and resets: a snapshot's pending field fills only in its own
+        self._contacts_fresh = False  # cfrc_ext computed for the physics as it is now
         threads = max(1, min(num_threads or os.cpu_count() or 1, num_envs))
         self._batch = MjBatch(model, num_envs, threads)
         # mjfBatchFunc is f(m, d, sim, arg); mj_rnePostConstraint(m, d) ignores the two extra
@@ -75,8 +85,11 @@ class CpuBackend:
         assert cols_t.stop == cols_q.start and cols_q.stop == cols_v.start, "mj_getState's order: time, qpos, qvel"
         head = b.state[:, cols_t.start : cols_v.stop]
         self._parts = [head] + [b.output(f) for f in self._spec if f not in leading]
+        self._cfrc_ext = b.output("cfrc_ext")
+        self._expected = np.empty(num_envs)
         self._unstable = np.zeros(num_envs, dtype=bool)
         self._blew_up_at_reset = np.zeros(num_envs, dtype=bool)
+        self._blew_up_at_reset_any = False
         self._clock[:] = 1.0 - self._step_time  # clocks start at 1 s; see step()
         self.set_state(np.arange(num_envs), np.tile(model.qpos0, (num_envs, 1)), np.zeros((num_envs, model.nv)))
 
@@ -94,21 +107,30 @@ class CpuBackend:
         self._batch.apply(self._rne_post, ids)
         self._batch.forward(_NONE, ids)
 
+    def _physics_changed(self, ids: np.ndarray | None = None) -> None:
+        """After a step or reset of envs `ids` (None: all): old snapshots' pending fields expire."""
+        self._generation += 1
+        self._contacts_fresh = not self.lazy_contact_forces
+        if self._contacts_fresh:  # (the other envs' contact forces are still those of their physics)
+            self._contact_forces(ids)
+
     def step(self, ctrl: torch.Tensor) -> None:
         """Apply ctrl (N, nu) for frame_skip physics steps in every env."""
         self._check_open()
         self._ctrl[:] = ctrl.numpy(force=True)
-        expected = self._clock + self._step_time
+        np.add(self._clock, self._min_advance, out=self._expected)
         self._batch.step(self.frame_skip)
-        self._contact_forces()
+        self._physics_changed()
         # After a blow-up (non-finite or huge qpos/qvel/qacc) MuJoCo warns and resets the data,
         # which sets its clock back to 0; an env whose call raised a MuJoCo error kept its old
         # state. Either way its clock is behind schedule: the sign, at no per-env cost.
         # (Each env's clock runs on across episodes, starting at 1 s, so that a reset never
         # looks like a blow-up; the episode's own time is State.time = step * dt.)
-        np.less(self._clock, expected - 0.5 * self.model.opt.timestep, out=self._unstable)
-        self._unstable |= self._blew_up_at_reset
-        self._blew_up_at_reset[:] = False
+        np.less(self._clock, self._expected, out=self._unstable)
+        if self._blew_up_at_reset_any:
+            self._unstable |= self._blew_up_at_reset
+            self._blew_up_at_reset[:] = False
+            self._blew_up_at_reset_any = False
 
     def set_state(self, env_ids: np.ndarray, qpos: np.ndarray, qvel: np.ndarray) -> None:
         """Reset the given envs to (qpos, qvel), as Gymnasium's reset does (mj_resetData, set, mj_forward)."""
@@ -120,11 +142,12 @@ class CpuBackend:
         self._qpos[ids] = qpos
         self._qvel[ids] = qvel
         self._batch.forward(_ACC, ids)
-        self._contact_forces(ids)
+        self._physics_changed(ids)
         self._unstable[ids] = False
         # The batch's forward pass also resets an env whose given state is already blown up
         # (huge qvel, NaN); the next step reports it as unstable.
         self._blew_up_at_reset[ids] = self._clock[ids] < clock - 0.5 * self.model.opt.timestep
+        self._blew_up_at_reset_any = bool(self._blew_up_at_reset.any())
 
     def raw(self) -> PackedFields:
         """The batched mjData fields, gathered now in float64."""
@@ -134,7 +157,21 @@ class CpuBackend:
         """A copy of every field in dtype, taken now: one row per env (numpy copies and casts the fields)."""
         packed = torch.empty(self.num_envs, self._width, dtype=dtype)
         np.concatenate(self._parts, axis=1, out=packed.numpy(), casting="same_kind")
-        return PackedFields(packed, self._spec)
+        if self._contacts_fresh:
+            return PackedFields(packed, self._spec)
+        fill = functools.partial(self._fill_contact_forces, self._generation)
+        return PackedFields(packed, self._spec, {"cfrc_ext": fill})
+
+    def _fill_contact_forces(self, generation: int, out: torch.Tensor) -> None:
+        """Compute the contact forces of the physics a snapshot was taken of, into its cfrc_ext view."""
+        if generation != self._generation or self._batch.closed:
+            raise SynthRewardError(
+                "contact forces (cfrc_ext) are computed when a state first reads them, which must be before its "
+                "env steps or resets again: read them earlier, or keep a copy made then (state.to(state.device))")
+        if not self._contacts_fresh:
+            self._contact_forces()
+            self._contacts_fresh = True
+        out.copy_(torch.from_numpy(self._cfrc_ext).view(out.shape))
 
     def unstable(self) -> torch.Tensor:
         """(N,) bool: envs whose physics blew up during the last step (MuJoCo reset them)."""
