@@ -70,6 +70,7 @@ def test_offline_designer_end_to_end_with_video(tmp_path) -> None:
     assert [c["stage"] for c in summary["candidates"]] == ["analyzed"] * 4
     assert summary["final"]["seeds"] == [1000] and len(summary["final"]["success_rates"]) == 1
     assert summary["final"]["videos"] and all((run / v).stat().st_size > 1000 for v in summary["final"]["videos"])
+    assert "final: training (seed_1000)" in out.stdout and "i0c0" not in out.stdout
     best = (run / "best_reward.py").read_text()
     assert "def compute_reward(state, action)" in best and "offline" in best
     report = (run / "report.md").read_text()

@@ -153,8 +153,9 @@ class CandidateStore:
 
     @property
     def id(self) -> str:
-        """Stable name of the candidate in logs and reports: i<iteration>c<index>."""
-        return f"i{self.iteration}c{self.index}"
+        """Stable name of the candidate in logs and reports: i<iteration>c<index>, or `final` for
+        iter_00/cand_00, which holds the best reward's final retrainings."""
+        return "final" if self.iteration == 0 else f"i{self.iteration}c{self.index}"
 
     def write_code(self, code: str, name: str = "code.py") -> Path:
         return self.store.write_text(f"{self.rel}/{name}", code)
