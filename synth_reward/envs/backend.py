@@ -84,10 +84,10 @@ class PackedFields(Mapping[str, torch.Tensor]):
         offset, shape = self.spec[name]
         return range(offset, offset + math.prod(shape))
 
-    @property
-    def pending(self) -> frozenset[str]:
-        """Fields whose columns in `packed` are not filled until they are read by name."""
-        return frozenset(self._pending)
+    def fill_pending(self) -> None:
+        """Fill every pending field now, so the snapshot no longer depends on the backend's current physics."""
+        for name in list(self._pending):
+            self[name]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.spec)

@@ -170,8 +170,7 @@ class BatchedEnv:
     @property
     def state(self) -> State:
         """A snapshot State of the current physics (every field filled now, so it can be kept)."""
-        for name in self._snap.pending:
-            _ = self._snap[name]  # the first read fills it
+        self._snap.fill_pending()
         return self._state()
 
     def _state(self) -> State:

@@ -84,12 +84,12 @@ class CpuBackend:
         self._width = offset
         assert cols_t.stop == cols_q.start and cols_q.stop == cols_v.start, "mj_getState's order: time, qpos, qvel"
         head = b.state[:, cols_t.start : cols_v.stop]
-        self._parts = [head] + [b.output(f) for f in self._spec if f not in leading]
-        self._cfrc_ext = b.output("cfrc_ext")
+        outputs = {f: b.output(f) for f in self._spec if f not in leading}
+        self._parts = [head, *outputs.values()]
+        self._cfrc_ext = outputs["cfrc_ext"]
         self._expected = np.empty(num_envs)
         self._unstable = np.zeros(num_envs, dtype=bool)
         self._blew_up_at_reset = np.zeros(num_envs, dtype=bool)
-        self._blew_up_at_reset_any = False
         self._clock[:] = 1.0 - self._step_time  # clocks start at 1 s; see step()
         self.set_state(np.arange(num_envs), np.tile(model.qpos0, (num_envs, 1)), np.zeros((num_envs, model.nv)))
 
@@ -127,10 +127,9 @@ class CpuBackend:
         # (Each env's clock runs on across episodes, starting at 1 s, so that a reset never
         # looks like a blow-up; the episode's own time is State.time = step * dt.)
         np.less(self._clock, self._expected, out=self._unstable)
-        if self._blew_up_at_reset_any:
+        if self._blew_up_at_reset.any():
             self._unstable |= self._blew_up_at_reset
             self._blew_up_at_reset[:] = False
-            self._blew_up_at_reset_any = False
 
     def set_state(self, env_ids: np.ndarray, qpos: np.ndarray, qvel: np.ndarray) -> None:
         """Reset the given envs to (qpos, qvel), as Gymnasium's reset does (mj_resetData, set, mj_forward)."""
@@ -147,7 +146,6 @@ class CpuBackend:
         # The batch's forward pass also resets an env whose given state is already blown up
         # (huge qvel, NaN); the next step reports it as unstable.
         self._blew_up_at_reset[ids] = self._clock[ids] < clock - 0.5 * self.model.opt.timestep
-        self._blew_up_at_reset_any = bool(self._blew_up_at_reset.any())
 
     def raw(self) -> PackedFields:
         """The batched mjData fields, gathered now in float64."""
