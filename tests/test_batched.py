@@ -75,6 +75,11 @@ def test_autoreset_on_truncation_reports_episode() -> None:
     assert env.episode_step.tolist() == [0, 0] and env.episode_count.tolist() == [1, 1]
     assert not torch.equal(last.obs, last.final_obs)  # obs is the next episode's first
     assert [c.tolist() for c in calls] == [[1, 1], [2, 2], [3, 3]]
+    # a State keeps its own step's counters after later steps and the autoreset
+    assert [r.state.step.tolist() for r in results] == [[1, 1], [2, 2], [3, 3]]
+    env.episode_step = torch.tensor([1, 0])  # as rsl_rl sets random initial episode lengths
+    assert env.step(torch.zeros(2, 6)).state.step.tolist() == [2, 1]
+    assert env.step(torch.zeros(2, 6)).truncated.tolist() == [True, False]
 
 
 def test_termination_rule_and_physics_blowup_terminate() -> None:

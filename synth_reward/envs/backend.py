@@ -38,8 +38,10 @@ class PhysicsBackend(Protocol):
         A field not computed yet (lazy contact forces) is a pending field of the snapshot.
         """
 
-    def unstable(self) -> torch.Tensor:
-        """(N,) bool: envs whose physics blew up (and were reset by MuJoCo) during the last step."""
+    def unstable(self) -> np.ndarray:
+        """(N,) bool on the host, a new array: envs whose physics blew up during the last step.
+
+        (Host, not device: BatchedEnv keeps its episode bookkeeping in numpy.)"""
 
     def close(self) -> None:
         """Release threads or device memory."""

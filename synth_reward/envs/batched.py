@@ -9,6 +9,11 @@ checks live here, so they behave the same on every backend.
 *before* finished environments are reset, then resets them (Gymnasium's "next-step"
 autoreset is not used: the returned obs of a finished env is already its next
 episode's first obs, and `final_obs` holds the last obs of the finished episode).
+
+Episode bookkeeping (step counters, returns, done masks) runs in numpy on the host: a few
+numbers per env, where a torch op costs several times a numpy op and each env step runs
+about fifteen of them (README, "Where the step's time goes"). What `step` returns is torch
+on the env's device (sharing memory with the host arrays on the CPU).
 """
 
 from __future__ import annotations
@@ -112,18 +117,42 @@ class BatchedEnv:
         self.action_high = torch.tensor(model.actuator_ctrlrange[:, 1], dtype=dtype)
         self.num_obs = self.morphology.obs_size()
         self.rng = np.random.default_rng(seed)
-        n, dev = num_envs, self.device
-        self.episode_step = torch.zeros(n, dtype=torch.int64, device=dev)
-        self.episode_count = torch.zeros(n, dtype=torch.int64, device=dev)
-        self._return = torch.zeros(n, dtype=torch.float64, device=dev)
-        self._success_steps = torch.zeros(n, dtype=torch.int64, device=dev)
-        self._term_sums: dict[str, torch.Tensor] = {}
+        self._on_host = self.device.type == "cpu"
+        n = num_envs
+        # _steps is replaced by a new array on every step and reset, never changed in place:
+        # each State holds the one of its own step.
+        self._steps = np.zeros(n, dtype=np.int64)
+        self._episodes = np.zeros(n, dtype=np.int64)
+        self._return = np.zeros(n)
+        self._success_steps = np.zeros(n, dtype=np.int64)
+        self._term_sums: dict[str, np.ndarray] = {}
         # The current physics as a snapshot in self.dtype (one copy per step, shared by the
         # State, the observation and the next step's prev_* fields), and the prev_* fields.
         self._snap: PackedFields = self.backend.snapshot(dtype)
         self._prev: Mapping[str, torch.Tensor] = self._snap
         self._obs_columns, self._obs_clip = self._observation_columns(self._snap)
         self.reset()
+
+    # ---- episode counters --------------------------------------------------------------
+    @property
+    def episode_step(self) -> torch.Tensor:
+        """(N,) int64: control steps into each env's current episode (a new tensor after each step or reset)."""
+        return self._tensor(self._steps)
+
+    @episode_step.setter
+    def episode_step(self, value: torch.Tensor) -> None:
+        """Set the counters (rsl_rl starts training from random episode lengths)."""
+        self._steps = np.array(_host(value), dtype=np.int64)
+
+    @property
+    def episode_count(self) -> torch.Tensor:
+        """(N,) int64: episodes each env has finished."""
+        return self._tensor(self._episodes.copy())
+
+    def _tensor(self, a: np.ndarray) -> torch.Tensor:
+        """A host array as a tensor on the env's device (on the CPU, sharing its memory)."""
+        t = torch.from_numpy(a)
+        return t if self._on_host else t.to(self.device)
 
     # ---- resets ------------------------------------------------------------------------
     def reset(self, seed: int | None = None) -> torch.Tensor:
@@ -135,7 +164,10 @@ class BatchedEnv:
 
     def reset_envs(self, mask: torch.Tensor) -> None:
         """Reset the envs where mask (N,) is True; the others are untouched."""
-        ids = torch.nonzero(mask.cpu(), as_tuple=False).flatten().numpy()
+        self._reset(np.flatnonzero(_host(mask)))
+
+    def _reset(self, ids: np.ndarray) -> None:
+        """Reset envs `ids` with Gymnasium's reset noise."""
         if len(ids) == 0:
             return
         scale, m = self.morphology.reset_noise_scale, len(ids)
@@ -160,11 +192,13 @@ class BatchedEnv:
             self._prev = {k: prev[k].clone() for k in PREV_FIELDS}
             for k, v in self._prev.items():
                 v[t] = self._snap[k][t]
-        self.episode_step[t] = 0
-        self._return[t] = 0
-        self._success_steps[t] = 0
+        steps = self._steps.copy()  # a new array: the last State holds the old one
+        steps[ids] = 0
+        self._steps = steps
+        self._return[ids] = 0
+        self._success_steps[ids] = 0
         for v in self._term_sums.values():
-            v[t] = 0
+            v[ids] = 0
 
     # ---- reading -----------------------------------------------------------------------
     @property
@@ -175,7 +209,7 @@ class BatchedEnv:
 
     def _state(self) -> State:
         """The State of the current snapshot; pending fields fill on first read, before the next step or reset."""
-        return State(self.layout, self._snap, self.episode_step.clone(), self._prev, self.dt, self.dtype, copy=False)
+        return State(self.layout, self._snap, self._tensor(self._steps), self._prev, self.dt, self.dtype, copy=False)
 
     def _observation_columns(
         self, snap: PackedFields
@@ -218,7 +252,7 @@ class BatchedEnv:
         self._prev = self._snap
         self.backend.step(action)
         self._snap = self.backend.snapshot(self.dtype)
-        self.episode_step += 1
+        self._steps = self._steps + 1  # a new array, not in place: the last State holds the old one
         state = self._state()
         obs = self.observe()
         n = self.num_envs
@@ -235,35 +269,38 @@ class BatchedEnv:
         # which also means a blow-up): one reduction, and the per-env check runs only then.
         unstable = self.backend.unstable()
         if not math.isfinite(float(obs.sum())):
-            unstable = unstable | ~torch.isfinite(obs.sum(dim=1))
+            unstable = unstable | ~np.isfinite(_host(obs.sum(dim=1)))
         terminated = unstable
         if self.termination_fn is not None:
-            terminated = terminated | self.termination_fn(state).to(torch.bool)
-        at_limit = self.episode_step >= self.episode_length
+            terminated = terminated | _host(self.termination_fn(state).to(torch.bool))
+        at_limit = self._steps >= self.episode_length
         done = terminated | at_limit
-        self._return += reward  # in-place ops promote into the float64 / int64 accumulators
-        self._success_steps += success
+        self._return += _host(reward)  # in-place adds cast into the float64 / int64 accumulators
+        if self.success_fn is not None:
+            self._success_steps += _host(success)
         for name, value in terms.items():
             if name not in self._term_sums:
-                self._term_sums[name] = torch.zeros(n, dtype=torch.float64, device=self.device)
-            self._term_sums[name] += value
-        if not bool(done.any()):  # (then at_limit is all False: it is `truncated`)
-            return StepResult(obs, reward, terminated, at_limit, terms, success, obs, state, None)
+                self._term_sums[name] = np.zeros(n)
+            self._term_sums[name] += _host(value)
+        if not done.any():  # (then at_limit is all False: it is `truncated`)
+            return StepResult(obs, reward, self._tensor(terminated), self._tensor(at_limit), terms, success, obs,
+                              state, None)
         truncated = at_limit & ~terminated
-        ids = torch.nonzero(done, as_tuple=False).flatten()
-        lengths = self.episode_step[ids].clone()
+        ids = np.flatnonzero(done)
+        lengths = self._steps[ids]
         episodes = EpisodeStats(
-            env_ids=ids,
-            returns=self._return[ids].clone(),
-            lengths=lengths,
-            success_fraction=self._success_steps[ids].double() / lengths.double(),
-            terminated=terminated[ids],
-            unstable=unstable[ids],
-            term_sums={k: v[ids].clone() for k, v in self._term_sums.items()},
+            env_ids=self._tensor(ids),
+            returns=self._tensor(self._return[ids]),
+            lengths=self._tensor(lengths),
+            success_fraction=self._tensor(self._success_steps[ids] / lengths),
+            terminated=self._tensor(terminated[ids]),
+            unstable=self._tensor(unstable[ids]),
+            term_sums={k: self._tensor(v[ids]) for k, v in self._term_sums.items()},
         )
-        self.episode_count[ids] += 1
-        self.reset_envs(done)
-        return StepResult(self.observe(), reward, terminated, truncated, terms, success, obs, state, episodes)
+        self._episodes[ids] += 1
+        self._reset(ids)
+        return StepResult(self.observe(), reward, self._tensor(terminated), self._tensor(truncated), terms, success,
+                          obs, state, episodes)
 
     def close(self) -> None:
         self.backend.close()
@@ -273,3 +310,8 @@ class BatchedEnv:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _host(t: torch.Tensor) -> np.ndarray:
+    """A tensor's values as a host numpy array (a view of a CPU tensor's memory, not a copy)."""
+    return (t.float() if t.dtype == torch.bfloat16 else t).numpy(force=True)  # (numpy has no bfloat16)

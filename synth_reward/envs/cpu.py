@@ -44,6 +44,7 @@ from synth_reward.errors import SynthRewardError
 
 _STATE = mujoco.mjtState
 _NONE, _ACC = mujoco.mjtStage.mjSTAGE_NONE, mujoco.mjtStage.mjSTAGE_ACC
+_NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
 
 
 class CpuBackend:
@@ -153,8 +154,10 @@ class CpuBackend:
 
     def snapshot(self, dtype: torch.dtype) -> PackedFields:
         """A copy of every field in dtype, taken now: one row per env (numpy copies and casts the fields)."""
-        packed = torch.empty(self.num_envs, self._width, dtype=dtype)
-        np.concatenate(self._parts, axis=1, out=packed.numpy(), casting="same_kind")
+        # (allocated by numpy: torch.empty and .numpy() cost more than the copy here)
+        out = np.empty((self.num_envs, self._width), _NUMPY_DTYPES[dtype])
+        np.concatenate(self._parts, axis=1, out=out, casting="same_kind")
+        packed = torch.from_numpy(out)
         if self._contacts_fresh:
             return PackedFields(packed, self._spec)
         fill = functools.partial(self._fill_contact_forces, self._generation)
@@ -171,9 +174,9 @@ class CpuBackend:
             self._contacts_fresh = True
         out.copy_(torch.from_numpy(self._cfrc_ext).view(out.shape))
 
-    def unstable(self) -> torch.Tensor:
-        """(N,) bool: envs whose physics blew up during the last step (MuJoCo reset them)."""
-        return torch.from_numpy(self._unstable.copy())
+    def unstable(self) -> np.ndarray:
+        """(N,) bool: envs whose physics blew up during the last step (MuJoCo reset them); a copy."""
+        return self._unstable.copy()
 
     def close(self) -> None:
         self._batch.close()

@@ -217,7 +217,7 @@ class TrainEnv(VecEnv):
 
     @episode_length_buf.setter
     def episode_length_buf(self, value: torch.Tensor) -> None:
-        self.env.episode_step[:] = value
+        self.env.episode_step = value
 
     def to_ctrl(self, actions: torch.Tensor) -> torch.Tensor:
         """(N, A) policy actions -> (N, A) clipped actuator controls."""
