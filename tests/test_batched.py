@@ -78,8 +78,32 @@ def test_autoreset_on_truncation_reports_episode() -> None:
     # a State keeps its own step's counters after later steps and the autoreset
     assert [r.state.step.tolist() for r in results] == [[1, 1], [2, 2], [3, 3]]
     env.episode_step = torch.tensor([1, 0])  # as rsl_rl sets random initial episode lengths
+    kept = env.episode_step
     assert env.step(torch.zeros(2, 6)).state.step.tolist() == [2, 1]
     assert env.step(torch.zeros(2, 6)).truncated.tolist() == [True, False]
+    assert kept.tolist() == [1, 0]  # a copy: the env's later steps do not change it ...
+    last_state = env.step(torch.zeros(2, 6)).state  # env 1 reaches the limit and restarts
+    env.episode_step[:] = 7  # ... and writing into it changes neither the env nor a State
+    assert env.episode_step.tolist() == [1, 0] and last_state.step.tolist() == [1, 3]
+    env.episode_step = 2  # one value for every env
+    assert env.episode_step.tolist() == [2, 2]
+    with pytest.raises(ValueError):
+        env.episode_step = torch.tensor([1, 2, 3])
+
+
+def test_set_state_takes_env_ids_as_list_array_or_tensor_and_dtypes_are_checked() -> None:
+    env = BatchedEnv("hopper", 3, seed=0)
+    for _ in range(2):
+        env.step(torch.zeros(3, env.num_actions))
+    qpos, qvel = env.init_qpos[None], env.init_qvel[None]
+    for ids, expected in [([0], [0, 2, 2]), (np.array([1]), [0, 0, 2]), (torch.tensor([2]), [0, 0, 0])]:
+        env.set_state(qpos, qvel, ids)
+        assert env.episode_step.tolist() == expected
+    assert torch.equal(env.backend.raw()["qpos"][2], torch.from_numpy(env.init_qpos))
+    half = BatchedEnv("hopper", 2, seed=0, dtype=torch.float16)
+    assert half.step(torch.zeros(2, half.num_actions)).obs.dtype == torch.float16
+    with pytest.raises(SynthRewardError, match="dtype"):
+        BatchedEnv("hopper", 2, dtype=torch.int32)
 
 
 def test_termination_rule_and_physics_blowup_terminate() -> None:

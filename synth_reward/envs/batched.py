@@ -11,9 +11,12 @@ autoreset is not used: the returned obs of a finished env is already its next
 episode's first obs, and `final_obs` holds the last obs of the finished episode).
 
 Episode bookkeeping (step counters, returns, done masks) runs in numpy on the host: a few
-numbers per env, where a torch op costs several times a numpy op and each env step runs
-about fifteen of them (README, "Where the step's time goes"). What `step` returns is torch
-on the env's device (sharing memory with the host arrays on the CPU).
+numbers per env, where right after the physics a small torch op costs several times a
+numpy op, and a step runs about fifteen of them (README, "Session 12: episode bookkeeping
+in numpy"). What `step` returns is torch on the env's device, made from fresh arrays that
+the env never changes afterwards. (A device backend would pay a copy to the host per
+reward, success and termination tensor each step; if that matters there, the bookkeeping
+can move to the device behind the same interface.)
 """
 
 from __future__ import annotations
@@ -136,13 +139,14 @@ class BatchedEnv:
     # ---- episode counters --------------------------------------------------------------
     @property
     def episode_step(self) -> torch.Tensor:
-        """(N,) int64: control steps into each env's current episode (a new tensor after each step or reset)."""
-        return self._tensor(self._steps)
+        """(N,) int64: control steps into each env's current episode (a copy; assign to change them)."""
+        return self._tensor(self._steps.copy())
 
     @episode_step.setter
-    def episode_step(self, value: torch.Tensor) -> None:
-        """Set the counters (rsl_rl starts training from random episode lengths)."""
-        self._steps = np.array(_host(value), dtype=np.int64)
+    def episode_step(self, value: torch.Tensor | int) -> None:
+        """Set the counters, one per env or one for all (rsl_rl starts from random episode lengths)."""
+        steps = _host(torch.as_tensor(value)).astype(np.int64)
+        self._steps = np.broadcast_to(steps, (self.num_envs,)).copy()  # (raises on a wrong length)
 
     @property
     def episode_count(self) -> torch.Tensor:

@@ -44,7 +44,7 @@ from synth_reward.errors import SynthRewardError
 
 _STATE = mujoco.mjtState
 _NONE, _ACC = mujoco.mjtStage.mjSTAGE_NONE, mujoco.mjtStage.mjSTAGE_ACC
-_NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
+_NUMPY_DTYPES = {torch.float16: np.float16, torch.float32: np.float32, torch.float64: np.float64}
 
 
 class CpuBackend:
@@ -155,7 +155,10 @@ class CpuBackend:
     def snapshot(self, dtype: torch.dtype) -> PackedFields:
         """A copy of every field in dtype, taken now: one row per env (numpy copies and casts the fields)."""
         # (allocated by numpy: torch.empty and .numpy() cost more than the copy here)
-        out = np.empty((self.num_envs, self._width), _NUMPY_DTYPES[dtype])
+        np_dtype = _NUMPY_DTYPES.get(dtype)
+        if np_dtype is None:
+            raise SynthRewardError(f"state dtype must be one of {', '.join(map(str, _NUMPY_DTYPES))}, got {dtype}")
+        out = np.empty((self.num_envs, self._width), np_dtype)
         np.concatenate(self._parts, axis=1, out=out, casting="same_kind")
         packed = torch.from_numpy(out)
         if self._contacts_fresh:
