@@ -12,7 +12,7 @@ episode's first obs, and `final_obs` holds the last obs of the finished episode)
 
 Episode bookkeeping (step counters, returns, done masks) runs in numpy on the host: a few
 numbers per env, where right after the physics a small torch op costs several times a
-numpy op, and a step runs about fifteen of them (README, "Session 12: episode bookkeeping
+numpy op, and a step ran a dozen of them (README, "Session 12: episode bookkeeping
 in numpy"). What `step` returns is torch on the env's device, made from fresh arrays that
 the env never changes afterwards. (A device backend would pay a copy to the host per
 reward, success and termination tensor each step; if that matters there, the bookkeeping
