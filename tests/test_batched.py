@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from synth_reward.envs import BatchedEnv, get_morphology, list_morphologies
+from synth_reward.envs.backend import PackedFields
 from synth_reward.errors import SynthRewardError
 
 GYM_IDS = {m.name: m.gym_id for m in list_morphologies()}
@@ -156,6 +157,30 @@ def test_a_non_finite_observation_ends_only_its_episode() -> None:
     assert out.episodes.unstable.tolist() == [True, True]
     poison.clear()
     assert not env.step(torch.zeros(3, 6)).terminated.any()
+
+
+@pytest.mark.parametrize("name", ["hopper", "ant"])  # velocities clipped; contact forces clipped
+def test_the_observation_is_the_same_without_a_host_array(name: str) -> None:
+    """On the host BatchedEnv gathers, clips and checks the observation in numpy; a device
+    backend's snapshot has no host array, and the torch path must give the same values."""
+    env = BatchedEnv(name, 3, seed=0)
+    for _ in range(5):
+        env.step(torch.rand(3, env.num_actions) * 2 - 1)
+    snap = env._snap
+    first_qvel = env.layout.nq - env.morphology.obs_skip_qpos  # qvel[0]'s place in the observation
+    snap["qvel"][0, 0] = 1e3  # beyond hopper's velocity clip (the packed tensor and the host array share memory)
+    host_obs, host_finite = env._observe()
+    env._snap = PackedFields(snap.packed, snap.spec)  # as a device backend hands it: no host array
+    obs, finite = env._observe()
+    torch.testing.assert_close(obs, host_obs, rtol=0, atol=0)
+    assert finite and host_finite
+    assert env._obs_clip is not None and torch.all(obs.abs() <= env._obs_clip[1])
+    if name == "hopper":
+        assert obs[0, first_qvel] == 10.0
+    snap["qvel"][1, 0] = float("nan")
+    assert env._observe()[1] is False
+    env._snap = snap
+    assert env._observe()[1] is False
 
 
 def test_contact_forces_are_computed_only_when_read_and_only_for_their_own_step() -> None:

@@ -57,6 +57,10 @@ class PackedFields(Mapping[str, torch.Tensor]):
     `pending` maps a field the backend has not computed yet to a function that writes it
     into the field's view; it runs on the field's first read (contact forces cost two more
     passes over the envs, and most rewards of most robots never read them).
+
+    `host` is the numpy array that `packed` shares its memory with, when the fields are on
+    the host: BatchedEnv gathers the observation from it in numpy, because right after the
+    physics a torch op costs several times a numpy op (README, "Session 13").
     """
 
     def __init__(
@@ -64,8 +68,9 @@ class PackedFields(Mapping[str, torch.Tensor]):
         packed: torch.Tensor,
         spec: Mapping[str, tuple[int, tuple[int, ...]]],
         pending: dict[str, Callable[[torch.Tensor], None]] | None = None,
+        host: np.ndarray | None = None,
     ) -> None:
-        self.packed, self.spec = packed, spec
+        self.packed, self.spec, self.host = packed, spec, host
         self._pending = pending or {}
         self._views: dict[str, torch.Tensor] = {}
 

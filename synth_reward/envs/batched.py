@@ -10,13 +10,14 @@ checks live here, so they behave the same on every backend.
 autoreset is not used: the returned obs of a finished env is already its next
 episode's first obs, and `final_obs` holds the last obs of the finished episode).
 
-Episode bookkeeping (step counters, returns, done masks) runs in numpy on the host: a few
-numbers per env, where right after the physics a small torch op costs several times a
-numpy op, and a step ran a dozen of them (README, "Session 12: episode bookkeeping
-in numpy"). What `step` returns is torch on the env's device, made from fresh arrays that
-the env never changes afterwards. (A device backend would pay a copy to the host per
-reward, success and termination tensor each step; if that matters there, the bookkeeping
-can move to the device behind the same interface.)
+Episode bookkeeping (step counters, returns, done masks) runs in numpy on the host, and
+so do the observation's gather and finiteness check when the snapshot is on the host: right
+after the physics a torch op costs 10-30 µs where a numpy op costs about 5 (README,
+"Session 13"), and a small robot's whole step is about 1.3 ms. What `step` returns is torch
+on the env's device, made with `torch.from_numpy` from fresh arrays that the env never
+changes afterwards, and the reward and success functions see torch. (A device backend
+would pay a copy to the host per reward, success and termination tensor each step; if that
+matters there, the bookkeeping can move to the device behind the same interface.)
 """
 
 from __future__ import annotations
@@ -134,6 +135,9 @@ class BatchedEnv:
         self._snap: PackedFields = self.backend.snapshot(dtype)
         self._prev: Mapping[str, torch.Tensor] = self._snap
         self._obs_columns, self._obs_clip = self._observation_columns(self._snap)
+        self._obs_columns_host = self._obs_columns.numpy(force=True)
+        self._obs_clip_host = None if self._obs_clip is None else tuple(b.numpy(force=True) for b in self._obs_clip)
+        self._np_dtype = torch.empty(0, dtype=dtype).numpy().dtype  # (snapshots allow numpy's float dtypes only)
         self.reset()
 
     # ---- episode counters --------------------------------------------------------------
@@ -241,10 +245,23 @@ class BatchedEnv:
 
     def observe(self) -> torch.Tensor:
         """(N, obs_dim) the proprioceptive observation (Gymnasium v5's, by default): one gather."""
-        obs = self._snap.packed.index_select(1, self._obs_columns)
+        return self._observe()[0]
+
+    def _observe(self) -> tuple[torch.Tensor, bool]:
+        """The observation, and whether all of it is finite (one reduction: NaN and inf propagate).
+
+        On the host both are numpy ops on the snapshot's array, with one torch op at the end.
+        """
+        host = self._snap.host
+        if host is None:
+            obs = self._snap.packed.index_select(1, self._obs_columns)
+            if self._obs_clip is not None:
+                obs = torch.clamp(obs, *self._obs_clip)
+            return obs, math.isfinite(float(obs.sum()))
+        obs_host = host.take(self._obs_columns_host, axis=1)
         if self._obs_clip is not None:
-            obs = torch.clamp(obs, *self._obs_clip)
-        return obs
+            np.clip(obs_host, *self._obs_clip_host, out=obs_host)
+        return torch.from_numpy(obs_host), math.isfinite(obs_host.sum())
 
     # ---- stepping ----------------------------------------------------------------------
     def step(self, action: torch.Tensor) -> StepResult:
@@ -258,34 +275,32 @@ class BatchedEnv:
         self._snap = self.backend.snapshot(self.dtype)
         self._steps = self._steps + 1  # a new array, not in place: the last State holds the old one
         state = self._state()
-        obs = self.observe()
+        obs, finite = self._observe()
         n = self.num_envs
         if self.reward_fn is not None:
             reward, terms = self.reward_fn(state, action.to(self.dtype))
+            self._return += _host(reward)  # in-place adds cast into the float64 / int64 accumulators
+            for name, value in terms.items():
+                if name not in self._term_sums:
+                    self._term_sums[name] = np.zeros(n)
+                self._term_sums[name] += _host(value)
         else:
-            reward, terms = torch.zeros(n, dtype=self.dtype, device=self.device), {}
-        success = (
-            self.success_fn(state).to(torch.bool)
-            if self.success_fn is not None
-            else torch.zeros(n, dtype=torch.bool, device=self.device)
-        )
+            reward, terms = self._tensor(np.zeros(n, self._np_dtype)), {}
+        if self.success_fn is not None:
+            success = self.success_fn(state).to(torch.bool)
+            self._success_steps += _host(success)
+        else:
+            success = self._tensor(np.zeros(n, dtype=bool))
         # A NaN or inf anywhere makes the sum of all observations non-finite (so does an overflow,
         # which also means a blow-up): one reduction, and the per-env check runs only then.
         unstable = self.backend.unstable()
-        if not math.isfinite(float(obs.sum())):
+        if not finite:
             unstable = unstable | ~np.isfinite(_host(obs.sum(dim=1)))
         terminated = unstable
         if self.termination_fn is not None:
             terminated = terminated | _host(self.termination_fn(state).to(torch.bool))
         at_limit = self._steps >= self.episode_length
         done = terminated | at_limit
-        self._return += _host(reward)  # in-place adds cast into the float64 / int64 accumulators
-        if self.success_fn is not None:
-            self._success_steps += _host(success)
-        for name, value in terms.items():
-            if name not in self._term_sums:
-                self._term_sums[name] = np.zeros(n)
-            self._term_sums[name] += _host(value)
         if not done.any():  # (then at_limit is all False: it is `truncated`)
             return StepResult(obs, reward, self._tensor(terminated), self._tensor(at_limit), terms, success, obs,
                               state, None)

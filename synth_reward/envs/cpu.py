@@ -90,7 +90,7 @@ class CpuBackend:
         self._cfrc_ext = outputs["cfrc_ext"]
         self._expected = np.empty(num_envs)
         self._unstable = np.zeros(num_envs, dtype=bool)
-        self._blew_up_at_reset = np.zeros(num_envs, dtype=bool)
+        self._blew_up_at_reset: np.ndarray | None = None  # (N,) bool, None while no env did
         self._clock[:] = 1.0 - self._step_time  # clocks start at 1 s; see step()
         self.set_state(np.arange(num_envs), np.tile(model.qpos0, (num_envs, 1)), np.zeros((num_envs, model.nv)))
 
@@ -128,9 +128,9 @@ class CpuBackend:
         # (Each env's clock runs on across episodes, starting at 1 s, so that a reset never
         # looks like a blow-up; the episode's own time is State.time = step * dt.)
         np.less(self._clock, self._expected, out=self._unstable)
-        if self._blew_up_at_reset.any():
+        if self._blew_up_at_reset is not None:
             self._unstable |= self._blew_up_at_reset
-            self._blew_up_at_reset[:] = False
+            self._blew_up_at_reset = None
 
     def set_state(self, env_ids: np.ndarray, qpos: np.ndarray, qvel: np.ndarray) -> None:
         """Reset the given envs to (qpos, qvel), as Gymnasium's reset does (mj_resetData, set, mj_forward)."""
@@ -146,7 +146,12 @@ class CpuBackend:
         self._unstable[ids] = False
         # The batch's forward pass also resets an env whose given state is already blown up
         # (huge qvel, NaN); the next step reports it as unstable.
-        self._blew_up_at_reset[ids] = self._clock[ids] < clock - 0.5 * self.model.opt.timestep
+        blew_up = self._clock[ids] < clock - 0.5 * self.model.opt.timestep
+        if self._blew_up_at_reset is not None:
+            self._blew_up_at_reset[ids] = blew_up
+        elif blew_up.any():
+            self._blew_up_at_reset = np.zeros(self.num_envs, dtype=bool)
+            self._blew_up_at_reset[ids] = blew_up
 
     def raw(self) -> PackedFields:
         """The batched mjData fields, gathered now in float64."""
@@ -162,9 +167,9 @@ class CpuBackend:
         np.concatenate(self._parts, axis=1, out=out, casting="same_kind")
         packed = torch.from_numpy(out)
         if self._contacts_fresh:
-            return PackedFields(packed, self._spec)
+            return PackedFields(packed, self._spec, host=out)
         fill = functools.partial(self._fill_contact_forces, self._generation)
-        return PackedFields(packed, self._spec, {"cfrc_ext": fill})
+        return PackedFields(packed, self._spec, {"cfrc_ext": fill}, host=out)
 
     def _fill_contact_forces(self, generation: int, out: torch.Tensor) -> None:
         """Compute the contact forces of the physics a snapshot was taken of, into its cfrc_ext view."""
