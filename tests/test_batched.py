@@ -102,7 +102,8 @@ def test_set_state_takes_env_ids_as_list_array_or_tensor_and_dtypes_are_checked(
         assert env.episode_step.tolist() == expected
     assert torch.equal(env.backend.raw()["qpos"][2], torch.from_numpy(env.init_qpos))
     half = BatchedEnv("hopper", 2, seed=0, dtype=torch.float16)
-    assert half.step(torch.zeros(2, half.num_actions)).obs.dtype == torch.float16
+    out = half.step(torch.zeros(2, half.num_actions))
+    assert out.obs.dtype == out.reward.dtype == torch.float16 and out.success.dtype == torch.bool
     with pytest.raises(SynthRewardError, match="dtype"):
         BatchedEnv("hopper", 2, dtype=torch.int32)
 
@@ -135,10 +136,12 @@ def test_a_blowup_is_reported_on_the_next_step_only(speed: float) -> None:
     assert not env.step(torch.zeros(2, env.num_actions)).terminated.any()
 
 
-def test_a_non_finite_observation_ends_only_its_episode() -> None:
+@pytest.mark.parametrize("name", ["half_cheetah", "hopper"])  # hopper's observation clips velocities
+def test_a_non_finite_observation_ends_only_its_episode(name: str) -> None:
     """A backend that does not reset blown-up envs itself (as MuJoCo does) may hand back NaN or inf:
-    BatchedEnv's own check must end exactly those episodes, as unstable."""
-    env = BatchedEnv("half_cheetah", 3, seed=0)
+    BatchedEnv's own check must end exactly those episodes, as unstable (an inf that the clip
+    turns into a bound too)."""
+    env = BatchedEnv(name, 3, seed=0)
     snapshot = env.backend.snapshot
     poison: dict[int, float] = {}
 
@@ -149,38 +152,62 @@ def test_a_non_finite_observation_ends_only_its_episode() -> None:
         return snap
 
     env.backend.snapshot = faulty_snapshot  # type: ignore[method-assign]
-    assert env.step(torch.zeros(3, 6)).episodes is None
+    assert env.step(torch.zeros(3, env.num_actions)).episodes is None
     poison.update({0: float("inf"), 2: float("nan")})
-    out = env.step(torch.zeros(3, 6))
+    out = env.step(torch.zeros(3, env.num_actions))
     assert out.terminated.tolist() == [True, False, True] and not out.truncated.any()
     assert out.episodes is not None and out.episodes.env_ids.tolist() == [0, 2]
     assert out.episodes.unstable.tolist() == [True, True]
     poison.clear()
-    assert not env.step(torch.zeros(3, 6)).terminated.any()
+    assert not env.step(torch.zeros(3, env.num_actions)).terminated.any()
 
 
-@pytest.mark.parametrize("name", ["hopper", "ant"])  # velocities clipped; contact forces clipped
-def test_the_observation_is_the_same_without_a_host_array(name: str) -> None:
-    """On the host BatchedEnv gathers, clips and checks the observation in numpy; a device
+@pytest.mark.parametrize(("name", "field", "column", "bound"), [
+    ("hopper", "qvel", 0, 10.0),  # velocities clipped at 10
+    ("ant", "cfrc_ext", 6, 1.0),  # contact forces clipped at 1 (column 6: body 1's first; the world body is dropped)
+])
+def test_the_observation_is_the_same_without_a_host_array(name: str, field: str, column: int, bound: float) -> None:
+    """On the host BatchedEnv gathers, checks and clips the observation in numpy; a device
     backend's snapshot has no host array, and the torch path must give the same values."""
     env = BatchedEnv(name, 3, seed=0)
     for _ in range(5):
         env.step(torch.rand(3, env.num_actions) * 2 - 1)
     snap = env._snap
-    first_qvel = env.layout.nq - env.morphology.obs_skip_qpos  # qvel[0]'s place in the observation
-    snap["qvel"][0, 0] = 1e3  # beyond hopper's velocity clip (the packed tensor and the host array share memory)
-    host_obs, host_finite = env._observe()
-    env._snap = PackedFields(snap.packed, snap.spec)  # as a device backend hands it: no host array
-    obs, finite = env._observe()
-    torch.testing.assert_close(obs, host_obs, rtol=0, atol=0)
-    assert finite and host_finite
-    assert env._obs_clip is not None and torch.all(obs.abs() <= env._obs_clip[1])
-    if name == "hopper":
-        assert obs[0, first_qvel] == 10.0
-    snap["qvel"][1, 0] = float("nan")
-    assert env._observe()[1] is False
-    env._snap = snap
-    assert env._observe()[1] is False
+    where = env._obs_columns.tolist().index(snap.columns(field)[column])  # its place in the observation
+    values = snap[field].view(3, -1)  # (the packed tensor and the host array share memory)
+    values[0, column], values[1, column] = 1e3, -1e3
+    device_like = PackedFields(snap.packed, snap.spec)  # as a device backend hands it: no host array
+    for inf_in_env2 in (False, True):
+        if inf_in_env2:
+            values[2, column] = float("inf")  # clipped to the bound, but a blow-up all the same
+        env._snap = snap
+        host_obs, host_nonfinite = env._observe()
+        env._snap = device_like
+        obs, nonfinite = env._observe()
+        torch.testing.assert_close(obs, host_obs, rtol=0, atol=0)
+        assert obs[:2, where].tolist() == [bound, -bound]
+        if inf_in_env2:
+            assert obs[2, where] == bound
+            assert nonfinite.tolist() == host_nonfinite.tolist() == [False, False, True]
+        else:
+            assert nonfinite is None and host_nonfinite is None
+    values[2, column] = float("nan")
+    assert env._observe()[1].tolist() == [False, False, True]
+
+
+def test_a_blowup_at_reset_is_reported_for_its_env_only() -> None:
+    """Envs reset one at a time: the blow-up of one (MuJoCo resets it at once) ends only its next step."""
+    env = BatchedEnv("humanoid", 3, seed=0)
+    calm = np.zeros((1, env.layout.nv))
+    wild = calm.copy()
+    wild[0, 6:] = 1e12
+    env.set_state(env.init_qpos, wild, [1])
+    env.set_state(env.init_qpos, calm, [0])  # another env reset after it: env 1 stays marked
+    env.set_state(env.init_qpos, wild, [2])
+    env.set_state(env.init_qpos, calm, [2])  # reset again before any step: no longer blown up
+    out = env.step(torch.zeros(3, env.num_actions))
+    assert out.terminated.tolist() == [False, True, False]
+    assert not env.step(torch.zeros(3, env.num_actions)).terminated.any()
 
 
 def test_contact_forces_are_computed_only_when_read_and_only_for_their_own_step() -> None:

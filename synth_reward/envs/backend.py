@@ -58,8 +58,9 @@ class PackedFields(Mapping[str, torch.Tensor]):
     into the field's view; it runs on the field's first read (contact forces cost two more
     passes over the envs, and most rewards of most robots never read them).
 
-    `host` is the numpy array that `packed` shares its memory with, when the fields are on
-    the host: BatchedEnv gathers the observation from it in numpy, because right after the
+    `host` is the numpy array that `packed` is a view of (the same memory, so a pending
+    field filled through `packed` shows in it), when the fields are on the host; None for
+    a device. BatchedEnv gathers the observation from it in numpy, because right after the
     physics a torch op costs several times a numpy op (README, "Session 13").
     """
 
