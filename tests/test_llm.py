@@ -17,6 +17,7 @@ from synth_reward.agent.llm import (
     LLMError,
     LLMSettings,
     SpendCapReached,
+    _litellm,
     llm_available,
     prompt_key,
     require_llm,
@@ -89,6 +90,7 @@ def test_a_sample_that_keeps_failing_does_not_sink_the_others(fake):
 def test_slow_reply_times_out_with_a_clear_error(fake):
     fake.default = Reply(content="too late", delay_s=3.0)
     client = LLMClient(settings(fake, timeout_s=0.5, max_retries=1))
+    _litellm()  # the first call imports litellm (seconds): not what is timed (run alone, the test failed on it)
     start = time.monotonic()
     with pytest.raises(LLMError, match="timed out after 0.5 s") as err:
         client.complete(MESSAGES, n=2)
