@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import platform
 import subprocess
 import sys
 import time
@@ -121,6 +122,18 @@ def gym_rate(name: str, steps: int) -> float:
     return steps / (time.perf_counter() - start)
 
 
+def cpu_name() -> str:
+    """The processor's model name: hosts differ, and so do ratios measured on them."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            fields = dict(line.split(":", 1) for line in f if ":" in line)
+    except OSError:
+        fields = {}
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    name = fields.get("model name") or platform.processor() or "unknown processor"
+    return f"{name}, model {fields['model']}" if "model" in fields else name
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -137,7 +150,7 @@ def main() -> None:
         serve_raw(args.morphologies[0], args.envs, args.steps, args.threads)
         return
     print(f"N={args.envs} envs, {args.steps} control steps per measurement, {args.threads} threads, "
-          f"{os.cpu_count()} cores, {args.rounds} interleaved rounds (medians)")
+          f"{os.cpu_count()} cores ({cpu_name()}), {args.rounds} interleaved rounds (medians)")
     header = ["morphology", "raw/s", "backend/s", "batched/s", "gym/s", "backend/raw", "batched/raw", "batched/gym"]
     print(" ".join(f"{h:>11}" for h in header))
     for name in args.morphologies:
