@@ -12,7 +12,7 @@ in a separate long-lived process, each env reset first). batched/raw and backend
 the mean of the two raw runs around them; the printed ratio is the median over rounds.
 Absolute rates are medians too and only indicative.
 
-    python benchmarks/bench_envs.py [--envs 32] [--steps 200] [--threads 2] [--rounds 5]
+    python benchmarks/bench_envs.py [--envs 32] [--steps 200] [--threads 2] [--rounds 7]
 """
 
 from __future__ import annotations
@@ -141,7 +141,7 @@ def main() -> None:
     parser.add_argument("--envs", type=int, default=32)
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--morphologies", nargs="+", default=["humanoid", "half_cheetah"])
     parser.add_argument("--raw-server", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -166,9 +166,30 @@ def test_a_candidate_killed_mid_training_resumes_from_its_checkpoint(tmp_path) -
     assert argv[-1] == "--resume" and argv[argv.index("--out") + 1] == str(folder)
 
 
-def test_final_videos_leave_the_seed_evaluation_alone(tmp_path, monkeypatch) -> None:
+def test_isolated_processes_see_the_callers_mujoco_gl_and_nothing_else(tmp_path, monkeypatch) -> None:
+    # unset, the child picks EGL, else OSMesa (evaluate.py); set, the user's choice reaches it
+    settings = RunSettings(instruction="make the half cheetah run forward", designer="offline")
+    store = RunStore.create(tmp_path / "runs", settings.instruction, settings=settings.model_dump(mode="json"))
+    loop = Loop(store, settings)
+    argv = [sys.executable, "-c", "import os; print('GL=' + str(os.environ.get('MUJOCO_GL')))"]
+    monkeypatch.delenv("MUJOCO_GL", raising=False)
+    code, log = loop._isolated(argv, tmp_path / "unset", "gl.log")
+    assert code == 0 and "GL=None" in log, log
+    monkeypatch.setenv("MUJOCO_GL", "osmesa")
+    code, log = loop._isolated(argv, tmp_path / "set", "gl.log")
+    assert code == 0 and "GL=osmesa" in log, log
+
+
+@pytest.mark.parametrize("gl", [None, "osmesa"])
+def test_final_videos_leave_the_seed_evaluation_alone(tmp_path, monkeypatch, gl) -> None:
     # the seed's eval/ holds its scores and the analysis; the videos get a folder of their own
+    # (rendered with the child's own choice of GL, and with the caller's MUJOCO_GL=osmesa)
     import torch
+
+    if gl is None:
+        monkeypatch.delenv("MUJOCO_GL", raising=False)
+    else:
+        monkeypatch.setenv("MUJOCO_GL", gl)
 
     from synth_reward.train.config import TrainConfig
     from synth_reward.train.evaluate import evaluate

@@ -95,7 +95,7 @@ def run_command(
     samples: Annotated[int, typer.Option("--samples", "-k", min=1, help="Reward candidates per iteration (K).")] = 3,
     iterations: Annotated[int, typer.Option("--iterations", "-i", min=1, help="Design-train-analyze rounds (I).")] = 2,
     steps: Annotated[int, typer.Option("--steps", min=1, help="Env steps per candidate (the default keeps a run "
-                                       "near half an hour on 2 cores; real behaviours need millions).")] = 150_000,
+                                       "under half an hour on 2 cores; real behaviours need millions).")] = 150_000,
     final_seeds: Annotated[int, typer.Option("--final-seeds", min=0, help="Seeds the best reward is retrained on "
                                              "at the end (0 skips the final evaluation).")] = 1,
     final_steps: Annotated[int | None, typer.Option("--final-steps", min=1, help="Env steps per final retraining "

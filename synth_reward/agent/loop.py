@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -416,8 +417,9 @@ class Loop:
         # a scratch folder, removed afterwards, keeps them out of the user's run folder.
         scratch = folder / ".tmp"
         scratch.mkdir(exist_ok=True)
-        env = clean_env(folder, SYNTH_REWARD_SUITES=str(suite), COLUMNS="100", MUJOCO_GL="egl",
-                        TMPDIR=str(scratch))
+        # Videos render through the caller's MUJOCO_GL if set, else EGL, else OSMesa (evaluate.py).
+        gl = {"MUJOCO_GL": os.environ["MUJOCO_GL"]} if os.environ.get("MUJOCO_GL") else {}
+        env = clean_env(folder, SYNTH_REWARD_SUITES=str(suite), COLUMNS="100", TMPDIR=str(scratch), **gl)
         log_path = folder / log_name
         try:  # the scratch folder goes on every way out, Ctrl-C included
             with open(log_path, "w") as log:
