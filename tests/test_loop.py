@@ -166,18 +166,22 @@ def test_a_candidate_killed_mid_training_resumes_from_its_checkpoint(tmp_path) -
     assert argv[-1] == "--resume" and argv[argv.index("--out") + 1] == str(folder)
 
 
-def test_isolated_processes_see_the_callers_mujoco_gl_and_nothing_else(tmp_path, monkeypatch) -> None:
-    # unset, the child picks EGL, else OSMesa (evaluate.py); set, the user's choice reaches it
+def test_isolated_processes_get_an_offscreen_mujoco_gl_and_no_keys(tmp_path, monkeypatch) -> None:
+    # unset (or glfw, which needs a display the child lacks), the child picks EGL, else OSMesa
+    # (evaluate.py); egl or osmesa, the user's choice reaches it; API keys never do
     settings = RunSettings(instruction="make the half cheetah run forward", designer="offline")
     store = RunStore.create(tmp_path / "runs", settings.instruction, settings=settings.model_dump(mode="json"))
     loop = Loop(store, settings)
-    argv = [sys.executable, "-c", "import os; print('GL=' + str(os.environ.get('MUJOCO_GL')))"]
-    monkeypatch.delenv("MUJOCO_GL", raising=False)
-    code, log = loop._isolated(argv, tmp_path / "unset", "gl.log")
-    assert code == 0 and "GL=None" in log, log
-    monkeypatch.setenv("MUJOCO_GL", "osmesa")
-    code, log = loop._isolated(argv, tmp_path / "set", "gl.log")
-    assert code == 0 and "GL=osmesa" in log, log
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret")
+    argv = [sys.executable, "-c", "import os; print('GL=%s KEY=%s' % (os.environ.get('MUJOCO_GL'), "
+            "os.environ.get('OPENAI_API_KEY')))"]
+    for gl, seen in ((None, "None"), ("glfw", "None"), ("osmesa", "osmesa"), ("egl", "egl")):
+        if gl is None:
+            monkeypatch.delenv("MUJOCO_GL", raising=False)
+        else:
+            monkeypatch.setenv("MUJOCO_GL", gl)
+        code, log = loop._isolated(argv, tmp_path / str(gl), "gl.log")
+        assert code == 0 and f"GL={seen} KEY=None" in log, (gl, log)
 
 
 @pytest.mark.parametrize("gl", [None, "osmesa"])

@@ -47,6 +47,8 @@ from synth_reward.errors import SynthRewardError, UsageError
 from synth_reward.train.records import CHECKPOINT_DIR, MANIFEST
 
 Designer = Literal["llm", "offline"]
+_OFFSCREEN_GL = ("egl", "osmesa")
+"""MUJOCO_GL values that render without a display (the isolated children have none)."""
 
 
 class RunSettings(BaseModel):
@@ -417,8 +419,9 @@ class Loop:
         # a scratch folder, removed afterwards, keeps them out of the user's run folder.
         scratch = folder / ".tmp"
         scratch.mkdir(exist_ok=True)
-        # Videos render through the caller's MUJOCO_GL if set, else EGL, else OSMesa (evaluate.py).
-        gl = {"MUJOCO_GL": os.environ["MUJOCO_GL"]} if os.environ.get("MUJOCO_GL") else {}
+        # Videos render off-screen: through the caller's MUJOCO_GL if it is an off-screen one,
+        # else EGL, else OSMesa (evaluate.py); the child has no display, so glfw cannot work there.
+        gl = {"MUJOCO_GL": os.environ["MUJOCO_GL"]} if os.environ.get("MUJOCO_GL") in _OFFSCREEN_GL else {}
         env = clean_env(folder, SYNTH_REWARD_SUITES=str(suite), COLUMNS="100", TMPDIR=str(scratch), **gl)
         log_path = folder / log_name
         try:  # the scratch folder goes on every way out, Ctrl-C included
