@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from synth_reward.agent.llm import LLMSettings
-from synth_reward.agent.loop import Loop, RunSettings
+from synth_reward.agent.loop import FinalResult, Loop, RunSettings, RunSummary, render_report
 from synth_reward.agent.store import RunStore
 from tests.fake_llm import FakeLLM, Reply
 
@@ -212,13 +212,24 @@ def test_final_videos_leave_the_seed_evaluation_alone(tmp_path, monkeypatch, gl)
     assert train("test/cheetah20", zero, config, seed_run).status == "completed"
     evaluate(seed_run, 3)
     before = {p.name: p.read_bytes() for p in (seed_run / "eval").iterdir()}
-    videos = Loop(store, settings)._videos(final, "seed_1000")
+    loop = Loop(store, settings)
+    videos, error = loop._videos(final, "seed_1000")
+    assert error is None
     assert videos == ["iter_00/cand_00/video_seed_1000/videos/episode_000.mp4",
                       "iter_00/cand_00/video_seed_1000/videos/episode_001.mp4"], \
         (final.path / "video_seed_1000.log").read_text()
     assert all((store.path / v).stat().st_size > 1000 for v in videos)
     assert {p.name: p.read_bytes() for p in (seed_run / "eval").iterdir()} == before
     assert json.loads(before["eval.json"])["episodes"] == 3
+    # no video: the run goes on, and the report says why (the eval command's one line) and where the log is
+    videos, error = loop._videos(final, "seed_missing")
+    assert videos == [] and "status 2" in error and "seed_missing" in error
+    assert error.endswith("(log: iter_00/cand_00/video_seed_missing.log)"), error
+    final_result = FinalResult(seeds=[1000], success_rates=[0.0], success_mean=0.0, success_std=0.0,
+                               video_error=error)
+    summary = RunSummary(run_id="r", run_dir=str(store.path), task_id="test/cheetah20", instruction="run",
+                         designer="offline", status="finished", candidates=[], final=final_result)
+    assert f"- video: none; {error}" in render_report(summary, None)
 
 
 def _assert_usage_error(out: subprocess.CompletedProcess, needle: str) -> None:

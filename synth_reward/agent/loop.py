@@ -119,6 +119,8 @@ class FinalResult(BaseModel):
     method_return: float | None = None
     """The same for the retrained best reward (mean over seeds)."""
     videos: list[str] = Field(default_factory=list)
+    video_error: str | None = None
+    """Why no video was rendered (the video process's status and last log lines), when none was."""
 
 
 class RunSummary(BaseModel):
@@ -510,18 +512,26 @@ class Loop:
             final.write("final", result)  # the numbers are final before any video is rendered
         if s.video and not result.videos:
             best_seed = result.seeds[max(range(len(result.seeds)), key=lambda k: result.success_rates[k])]
-            result.videos = self._videos(final, f"seed_{best_seed}")
+            result.videos, result.video_error = self._videos(final, f"seed_{best_seed}")
             final.write("final", result)
         return result
 
-    def _videos(self, cand: CandidateStore, out: str) -> list[str]:
-        """Render videos of run `out` into CAND/video_<out>/: its own eval/ holds the scores and the analysis."""
+    def _videos(self, cand: CandidateStore, out: str) -> tuple[list[str], str | None]:
+        """Render videos of run `out` into CAND/video_<out>/ (its own eval/ holds the scores and the analysis).
+
+        Returns the videos, and why there are none when there are none (the run goes on without them).
+        """
         folder = cand.file(f"video_{out}")
         argv = [sys.executable, "-m", "synth_reward.cli", "eval", str(cand.file(out)), "--episodes", "2", "--video",
                 "--out", str(folder)]
         self._emit("stage", id="final", stage="rendering videos")
-        self._isolated(argv, cand.file(""), f"video_{out}.log")
-        return sorted(str(p.relative_to(self.store.path)) for p in folder.rglob("*.mp4"))
+        code, log = self._isolated(argv, cand.file(""), f"video_{out}.log")
+        videos = sorted(str(p.relative_to(self.store.path)) for p in folder.rglob("*.mp4"))
+        if videos:
+            return videos, None
+        log_file = cand.file(f"video_{out}.log").relative_to(self.store.path)
+        self._emit("stage", id="final", stage=f"no video (see {log_file})")
+        return [], f"rendering exited with status {code}: {_tail(log)} (log: {log_file})"
 
     def _human_normalized(self, final: CandidateStore, result: FinalResult, steps: int | None) -> FinalResult:
         """(method - sparse) / |human - sparse| on returns of the task's human reward (Eureka's HNS).
@@ -739,6 +749,8 @@ def render_report(summary: RunSummary, resolved: ResolvedTask | None) -> str:
                          f"(returns: method {f.method_return:.1f}, human {f.human_return:.1f}, "
                          f"sparse {f.sparse_return:.1f})")
         lines += [f"- video: {v}" for v in f.videos]
+        if f.video_error:
+            lines.append(f"- video: none; {f.video_error}")
     if summary.best_reward_file:
         lines += ["", f"The winning reward: `{summary.best_reward_file}`."]
     return "\n".join(lines) + "\n"
