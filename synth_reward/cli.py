@@ -6,6 +6,7 @@ Every `SynthRewardError` is caught here and printed as one line; usage errors ex
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -15,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from synth_reward import __version__
 from synth_reward.errors import SynthRewardError
 
 app = typer.Typer(
@@ -33,7 +35,7 @@ def envs_command(
         str | None, typer.Argument(help="Morphology to describe (omit to list all).")
     ] = None,
     steps: Annotated[
-        int, typer.Option(help="With no NAME: step each env this many random steps as a demo.")
+        int, typer.Option(min=0, help="With no NAME: step each env this many random steps as a demo.")
     ] = 0,
     morphologies: Annotated[
         Path | None,
@@ -139,6 +141,47 @@ app.command("eval")(eval_command)
 app.command("analyze")(analyze_command)
 
 
+def _click_types() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
+    """Click's usage-error and abort classes, from every click that may raise them.
+
+    Typer 0.17+ vendors its own click (`typer._click`) and raises its classes; older typer raises the
+    `click` package's. Both are caught, so usage errors are one line on any supported typer."""
+    usage: list[type[BaseException]] = []
+    abort: list[type[BaseException]] = [typer.Abort]
+    for name in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        usage.append(module.ClickException)
+        if hasattr(module, "Abort"):  # (typer's vendored click keeps Abort in typer.exceptions)
+            abort.append(module.Abort)
+    return tuple(usage), tuple(abort)
+
+
+def _usage_line(exc: BaseException) -> str:
+    """A click usage error as one line, with the command it was for: `error: --steps: ...`."""
+    message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+    ctx = getattr(exc, "ctx", None)
+    where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+    return f"{message}{where}"
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"synth-reward {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Turn a sentence into reward code, vet it, and prove it by training MuJoCo robots."""
+
+
 def main() -> None:
     """Entry point: route a bare instruction to `run`, map errors to one line and an exit code."""
     argv = sys.argv[1:]
@@ -147,8 +190,9 @@ def main() -> None:
     }
     if argv and not argv[0].startswith("-") and argv[0] not in commands and "run" in commands:
         argv = ["run", *argv]
+    usage_errors, aborts = _click_types()
     try:
-        code = app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False, prog_name="synth-reward")
         sys.exit(code if isinstance(code, int) else 0)
     except SynthRewardError as exc:
         err_console.print(
@@ -160,15 +204,14 @@ def main() -> None:
     except KeyboardInterrupt:
         err_console.print("interrupted")
         sys.exit(130)
-    except Exception as exc:  # click usage errors arrive as click.exceptions.*
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(2)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(130)
-        raise
+    except usage_errors as exc:
+        err_console.print(
+            f"[bold red]error:[/] {escape(_usage_line(exc))}", highlight=False, soft_wrap=True
+        )
+        sys.exit(2)
+    except aborts:
+        err_console.print("interrupted")
+        sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -111,7 +111,7 @@ def run_command(
                                                     "this many US dollars; env SYNTH_REWARD_SPEND_CAP_USD.")] = None,
     review: Annotated[bool, typer.Option("--review/--no-review", help="LLM review of each vetted reward.")] = False,
     video: Annotated[bool, typer.Option("--video/--no-video", help="Render MP4s of the best policy.")] = True,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the designer and of training.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the designer and of training.")] = 0,
     out: Annotated[Path, typer.Option("--out", help="Folder that holds run folders.")] = Path("runs"),
 ) -> None:
     """Design, vet, train and refine reward code for an instruction; the run folder keeps everything."""

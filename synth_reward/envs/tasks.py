@@ -98,16 +98,19 @@ class Task(BaseModel):
         reward_fn: RewardFn | None = None,
         seed: int | None = None,
         backend: str = "cpu",
+        termination_fn: CheckFn | None = None,
         **kwargs: object,
     ) -> BatchedEnv:
-        """A BatchedEnv for this task: its morphology, episode length, termination and success check."""
+        """A BatchedEnv for this task: its morphology, episode length, termination and success check.
+
+        termination_fn: replaces the task's termination rule (training's early ending wraps that rule)."""
         return BatchedEnv(
             self.morphology,
             num_envs,
             episode_length=self.episode_length,
             reward_fn=reward_fn,
             success_fn=self.success_fn(),
-            termination_fn=self.termination_fn(),
+            termination_fn=termination_fn if termination_fn is not None else self.termination_fn(),
             seed=seed,
             backend=backend,
             **kwargs,

@@ -53,7 +53,7 @@ def train_command(
     reward: Annotated[Path | None, typer.Option("--reward", help="Python file defining compute_reward(state, action); "
                                                 "vetted in the sandbox first. Omit for the task's human reward.")] = None,
     steps: Annotated[int | None, typer.Option("--steps", min=1, help="Env steps to train (default: per morphology).")] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of networks, action noise and resets.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of networks, action noise and resets.")] = 0,
     out: Annotated[Path | None, typer.Option("--out", help="Run folder (default runs/train-<task>-<time>).")] = None,
     num_envs: Annotated[int | None, typer.Option("--num-envs", min=1, help="Parallel envs (default: per morphology).")] = None,
     device: Annotated[str | None, typer.Option("--device", help="torch device of the networks: cpu, cuda.")] = None,
@@ -150,7 +150,7 @@ def eval_command(
     export_states: Annotated[Path | None, typer.Option("--export-states", help="Also write qpos/qvel/actions of "
                                                         "every step to this .npz.")] = None,
     checkpoint: Annotated[str, typer.Option("--checkpoint", help="best, last, or a checkpoint path.")] = "best",
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the evaluation episodes' initial states.")] = 10_000,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the evaluation episodes' initial states.")] = 10_000,
     out: Annotated[Path | None, typer.Option("--out", help="Folder for eval.json, states.npz and videos "
                                              "(default RUN/eval; another folder leaves RUN/eval as it was).")] = None,
 ) -> None:

@@ -43,6 +43,11 @@ class TrainConfig(BaseModel):
     seed: int = 0
     """seeds torch (networks, action noise) and the env's reset noise."""
 
+    early_end_s: float | None = Field(0.5, gt=0)
+    """s: end a training episode once a condition of the task's success check that held at its start has failed
+    this long, or once the success rule can no longer be met (train/early_end.py); None: full episodes only.
+    Evaluation always runs full episodes."""
+
     # ---- networks -----------------------------------------------------------------------------
     hidden_dims: tuple[int, ...] = (512, 256, 128)
     """hidden layer widths of actor and critic MLPs (mjlab velocity tasks: 512, 256, 128)."""

@@ -116,7 +116,7 @@ class Trainer:
         self.env = TrainEnv(self.task, reward_fn, config.num_envs, seed=config.seed, num_threads=config.num_threads,
                             backend=config.backend, device=config.device, action_scaling=config.action_scaling,
                             reward_normalizer=RewardNormalizer(config.num_envs, config.gamma)
-                            if config.reward_normalization else None)
+                            if config.reward_normalization else None, early_end_s=config.early_end_s)
         self.env.guard.timeout_s = reward_timeout_s
         with _quiet():
             self.alg: PPO = PPO.construct_algorithm(self.env.get_observations(), self.env, config.rsl_rl_cfg(),

@@ -23,9 +23,11 @@ from rsl_rl.env import VecEnv
 from tensordict import TensorDict
 
 from synth_reward.envs.batched import BatchedEnv, RewardFn, StepResult
+from synth_reward.envs.morphology import get_morphology
 from synth_reward.envs.state import State
 from synth_reward.envs.tasks import Task
 from synth_reward.errors import SynthRewardError
+from synth_reward.train.early_end import EarlyEnd
 
 END_REASONS = ("time_limit", "terminated", "unstable")
 """Why an episode ended: its time limit, the task's termination rule (a fall), a physics blow-up."""
@@ -185,7 +187,7 @@ class TrainEnv(VecEnv):
     def __init__(self, task: Task, reward_fn: RewardFn | None, num_envs: int, *, seed: int | None = None,
                  num_threads: int | None = None, backend: str = "cpu", device: str = "cpu",
                  action_scaling: bool = True, track_human: bool = True,
-                 reward_normalizer: RewardNormalizer | None = None) -> None:
+                 reward_normalizer: RewardNormalizer | None = None, early_end_s: float | None = None) -> None:
         human = task.human_reward_fn() if track_human else None
         self.task = task
         if reward_fn is None:  # train on the task's human reward (or, without one, a zero reward)
@@ -193,8 +195,12 @@ class TrainEnv(VecEnv):
         else:
             self.guard = RewardGuard(reward_fn, human, num_envs)
         self.has_human = human is not None
+        self.early_end: EarlyEnd | None = None
+        if early_end_s is not None:  # training only: see train/early_end.py
+            dt = get_morphology(task.morphology).dt
+            self.early_end = EarlyEnd(task, num_envs, early_end_s, dt, base=task.termination_fn())
         self.env: BatchedEnv = task.make_env(num_envs, reward_fn=self.guard, seed=seed, backend=backend,
-                                             num_threads=num_threads)
+                                             num_threads=num_threads, termination_fn=self.early_end)
         self.num_envs = num_envs
         self.num_actions = self.env.num_actions
         self.max_episode_length = task.episode_length
@@ -247,8 +253,13 @@ class TrainEnv(VecEnv):
         log = self.log
         log.returns += ep.returns.tolist()
         log.lengths += ep.lengths.tolist()
-        log.success_fraction += ep.success_fraction.tolist()
-        log.success += self.task.episode_success(ep.success_fraction).tolist()
+        fraction = ep.success_fraction
+        if self.early_end is not None:  # ended early: the remaining steps count as failed (train/early_end.py)
+            early = self.early_end.ended_now[ids]
+            full = ep.success_fraction * ep.lengths.to(fraction.dtype) / self.task.episode_length
+            fraction = torch.where(early.to(fraction.device), full, fraction)
+        log.success_fraction += fraction.tolist()
+        log.success += self.task.episode_success(fraction).tolist()
         for unstable, terminated in zip(ep.unstable.tolist(), ep.terminated.tolist(), strict=True):
             log.end_reason.append("unstable" if unstable else "terminated" if terminated else "time_limit")
         for name, sums in ep.term_sums.items():
