@@ -44,9 +44,7 @@ def raw_runner(name: str, num_envs: int, steps: int, threads: int) -> Iterator[f
     mujoco.mj_getState(model, d, state0[0], mujoco.mjtState.mjSTATE_FULLPHYSICS)
     state0[:] = state0[0]
     rng = np.random.default_rng(0)
-    control = np.repeat(
-        rng.uniform(-0.4, 0.4, (num_envs, steps, model.nu)), morph.frame_skip, axis=1
-    )
+    control = np.repeat(rng.uniform(-0.4, 0.4, (num_envs, steps, model.nu)), morph.frame_skip, axis=1)
     with rollout.Rollout(nthread=threads) as r:
         r.rollout([model] * num_envs, datas, state0, control)  # warm-up
         while True:
@@ -70,9 +68,23 @@ class RawProcess:
 
     def __init__(self, name: str, num_envs: int, steps: int, threads: int) -> None:
         self._proc = subprocess.Popen(
-            [sys.executable, __file__, "--raw-server", "--morphologies", name, "--envs", str(num_envs),
-             "--steps", str(steps), "--threads", str(threads)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            [
+                sys.executable,
+                __file__,
+                "--raw-server",
+                "--morphologies",
+                name,
+                "--envs",
+                str(num_envs),
+                "--steps",
+                str(steps),
+                "--threads",
+                str(threads),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
 
     def rate(self) -> float:
         assert self._proc.stdin is not None and self._proc.stdout is not None
@@ -135,9 +147,7 @@ def cpu_name() -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--envs", type=int, default=32)
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
@@ -149,8 +159,10 @@ def main() -> None:
     if args.raw_server:
         serve_raw(args.morphologies[0], args.envs, args.steps, args.threads)
         return
-    print(f"N={args.envs} envs, {args.steps} control steps per measurement, {args.threads} threads, "
-          f"{os.cpu_count()} cores ({cpu_name()}), {args.rounds} interleaved rounds (medians)")
+    print(
+        f"N={args.envs} envs, {args.steps} control steps per measurement, {args.threads} threads, "
+        f"{os.cpu_count()} cores ({cpu_name()}), {args.rounds} interleaved rounds (medians)"
+    )
     header = ["morphology", "raw/s", "backend/s", "batched/s", "gym/s", "backend/raw", "batched/raw", "batched/gym"]
     print(" ".join(f"{h:>11}" for h in header))
     for name in args.morphologies:

@@ -29,22 +29,27 @@ def verdict_times(morphology: str, num_envs: int) -> None:
     first = (CORPUS / "valid" / "eureka_humanoid_run.py").read_text()
     start = time.perf_counter()
     verdict = vet_code(first, morphology, num_envs=num_envs, runner=runner)
-    print(f"cold verdict (worker start + torch import + probe states): {time.perf_counter() - start:.2f} s "
-          f"[{verdict.stage}]")
+    print(
+        f"cold verdict (worker start + torch import + probe states): {time.perf_counter() - start:.2f} s "
+        f"[{verdict.stage}]"
+    )
     by_stage: dict[str, list[float]] = {}
     for path in sorted(CORPUS.glob("*/*.py")):
         header = path.read_text().splitlines()[0]
         morph = re.search(r"morphology: (\w+)", header)
         kind = "success" if "kind: success" in header else "reward"
         start = time.perf_counter()
-        verdict = vet_code(path.read_text(), morph.group(1) if morph else morphology, kind=kind,
-                           num_envs=num_envs, runner=runner)
+        verdict = vet_code(
+            path.read_text(), morph.group(1) if morph else morphology, kind=kind, num_envs=num_envs, runner=runner
+        )
         by_stage.setdefault(verdict.stage, []).append(time.perf_counter() - start)
     runner.close()
     print(f"warm verdicts over {sum(map(len, by_stage.values()))} corpus candidates (N={num_envs}):")
     for stage, times in sorted(by_stage.items()):
-        print(f"  {stage:>9}: n={len(times):2d}  median {statistics.median(times) * 1e3:8.1f} ms  "
-              f"max {max(times) * 1e3:8.1f} ms")
+        print(
+            f"  {stage:>9}: n={len(times):2d}  median {statistics.median(times) * 1e3:8.1f} ms  "
+            f"max {max(times) * 1e3:8.1f} ms"
+        )
 
 
 def hot_loop(morphology: str, num_envs: int) -> None:
@@ -65,8 +70,10 @@ def hot_loop(morphology: str, num_envs: int) -> None:
             for _ in range(2000):
                 fn(state, action)
             best[name] = min(best[name], (time.perf_counter() - start) / 2000)
-    print(f"hot loop at N={num_envs}: plain {best['plain'] * 1e6:.1f} us/call, loaded {best['loaded'] * 1e6:.1f} "
-          f"us/call, ratio {best['loaded'] / best['plain']:.3f}")
+    print(
+        f"hot loop at N={num_envs}: plain {best['plain'] * 1e6:.1f} us/call, loaded {best['loaded'] * 1e6:.1f} "
+        f"us/call, ratio {best['loaded'] / best['plain']:.3f}"
+    )
 
 
 def main() -> None:

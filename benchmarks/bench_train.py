@@ -80,8 +80,9 @@ def record_steps(trainer: Trainer) -> list[np.ndarray]:
 
 
 def ours_rate(task_id: str, reward, envs: int, iterations: int, threads: int, replay: Path | None = None) -> float:
-    config = default_config("humanoid", num_envs=envs, num_threads=threads, tensorboard=False,
-                            total_steps=10**9, num_records=1)
+    config = default_config(
+        "humanoid", num_envs=envs, num_threads=threads, tensorboard=False, total_steps=10**9, num_records=1
+    )
     out = Path(tempfile.mkdtemp(prefix="bench_train_"))
     trainer = Trainer(task_id, reward, config, out / "run")
     trainer.config = config.model_copy(update={"total_steps": config.steps_per_iteration})  # warm-up: 1 iteration
@@ -131,8 +132,11 @@ def sb3_rate(task_id: str, reward, envs: int, iterations: int, like_ours: bool) 
     n_steps = config.num_steps_per_env
     kwargs = dict(n_steps=n_steps, verbose=0, device="cpu", seed=0)
     if like_ours:
-        kwargs |= dict(batch_size=n_steps * envs // config.num_mini_batches, n_epochs=config.num_learning_epochs,
-                       policy_kwargs=dict(net_arch=list(config.hidden_dims), activation_fn=torch.nn.ELU))
+        kwargs |= dict(
+            batch_size=n_steps * envs // config.num_mini_batches,
+            n_epochs=config.num_learning_epochs,
+            policy_kwargs=dict(net_arch=list(config.hidden_dims), activation_fn=torch.nn.ELU),
+        )
     else:
         kwargs |= dict(batch_size=64, n_epochs=10)
     model = PPO("MlpPolicy", venv, **kwargs)
@@ -182,9 +186,12 @@ def main() -> None:
     torch.set_num_threads(1)
     task_id = "humanoid/kneel"
     reward = load_reward_code(REWARD.read_text())
-    print(f"{task_id}: N={args.envs} envs, {args.threads} physics threads, torch threads 1, "
-          f"{os.cpu_count()} cores, {args.iterations} PPO iterations of {24 * args.envs} steps, "
-          f"{args.rounds} interleaved rounds (medians)", flush=True)
+    print(
+        f"{task_id}: N={args.envs} envs, {args.threads} physics threads, torch threads 1, "
+        f"{os.cpu_count()} cores, {args.iterations} PPO iterations of {24 * args.envs} steps, "
+        f"{args.rounds} interleaved rounds (medians)",
+        flush=True,
+    )
     if args.only:  # one measurement, in this fresh process
         print(f"RATE {MEASURES[args.only](task_id, reward, args)}")
         return
@@ -193,25 +200,46 @@ def main() -> None:
     for k in range(args.rounds):
         rates = {}
         for name in MEASURES:  # each in its own process: a measurement must not inherit another's threads or workers
-            out = subprocess.run([sys.executable, __file__, "--only", name, "--envs", str(args.envs),
-                                  "--iterations", str(args.iterations), "--threads", str(args.threads),
-                                  "--replay", str(scratch / f"steps_{k}.npy")],  # ours writes it, raw_same reads it
-                                 capture_output=True, text=True, check=True).stdout
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--only",
+                    name,
+                    "--envs",
+                    str(args.envs),
+                    "--iterations",
+                    str(args.iterations),
+                    "--threads",
+                    str(args.threads),
+                    "--replay",
+                    str(scratch / f"steps_{k}.npy"),
+                ],  # ours writes it, raw_same reads it
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
             rates[name] = float(out.split("RATE ")[-1])
         rounds.append(rates)
     shutil.rmtree(scratch, ignore_errors=True)
 
     for name in MEASURES:
         per_round = ", ".join(f"{r[name]:,.0f}" for r in rounds)
-        print(f"{name:>16}: {statistics.median([r[name] for r in rounds]):8,.0f} env-steps/s   (rounds: {per_round})", flush=True)
-    for label, num, den in [("ours / sb3 (configured like ours): ", "ours", "sb3_like_ours"),
-                            ("ours / sb3 (SB3 defaults):         ", "ours", "sb3_defaults"),
-                            ("ours / sb3 (Gymnasium DummyVecEnv):", "ours", "sb3_gym_dummyvec"),
-                            ("ours / raw physics, same steps:    ", "ours", "raw_same"),
-                            ("ours / raw physics, initial pose:  ", "ours", "raw"),
-                            ("env  / raw physics:                ", "env", "raw")]:
+        print(
+            f"{name:>16}: {statistics.median([r[name] for r in rounds]):8,.0f} env-steps/s   (rounds: {per_round})",
+            flush=True,
+        )
+    for label, num, den in [
+        ("ours / sb3 (configured like ours): ", "ours", "sb3_like_ours"),
+        ("ours / sb3 (SB3 defaults):         ", "ours", "sb3_defaults"),
+        ("ours / sb3 (Gymnasium DummyVecEnv):", "ours", "sb3_gym_dummyvec"),
+        ("ours / raw physics, same steps:    ", "ours", "raw_same"),
+        ("ours / raw physics, initial pose:  ", "ours", "raw"),
+        ("env  / raw physics:                ", "env", "raw"),
+    ]:
         ratios = [r[num] / r[den] for r in rounds]
         print(f"{label} {statistics.median(ratios):.2f}   (rounds: {', '.join(f'{x:.2f}' for x in ratios)})")
+
 
 if __name__ == "__main__":
     main()

@@ -31,9 +31,7 @@ err_console = Console(stderr=True)
 
 @app.command("envs")
 def envs_command(
-    name: Annotated[
-        str | None, typer.Argument(help="Morphology to describe (omit to list all).")
-    ] = None,
+    name: Annotated[str | None, typer.Argument(help="Morphology to describe (omit to list all).")] = None,
     steps: Annotated[
         int, typer.Option(min=0, help="With no NAME: step each env this many random steps as a demo.")
     ] = 0,
@@ -58,9 +56,7 @@ def envs_command(
         for morph in load_morphologies(morphologies):
             morph.model()  # compile now, so a broken MJCF is reported here
     if name is not None:
-        console.print(
-            describe_state(get_morphology(name)), markup=False, highlight=False, soft_wrap=True
-        )
+        console.print(describe_state(get_morphology(name)), markup=False, highlight=False, soft_wrap=True)
         return
     table = Table("morphology", "bodies", "joints", "actuators", "obs", "dt (s)", "source")
     for morph in list_morphologies():
@@ -100,9 +96,7 @@ def _demo_steps(steps: int) -> None:
 
 @app.command("tasks")
 def tasks_command(
-    suite: Annotated[
-        str | None, typer.Option(help="Only this suite (name or path to a suite file).")
-    ] = None,
+    suite: Annotated[str | None, typer.Option(help="Only this suite (name or path to a suite file).")] = None,
 ) -> None:
     """List the built-in task suites and their tasks."""
     from synth_reward.envs import list_suites, load_suite
@@ -185,9 +179,7 @@ def _root(
 def main() -> None:
     """Entry point: route a bare instruction to `run`, map errors to one line and an exit code."""
     argv = sys.argv[1:]
-    commands = {
-        c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands
-    }
+    commands = {c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands}
     if argv and not argv[0].startswith("-") and argv[0] not in commands and "run" in commands:
         argv = ["run", *argv]
     usage_errors, aborts = _click_types()
@@ -195,9 +187,7 @@ def main() -> None:
         code = app(args=argv, standalone_mode=False, prog_name="synth-reward")
         sys.exit(code if isinstance(code, int) else 0)
     except SynthRewardError as exc:
-        err_console.print(
-            f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
-        )
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
@@ -205,9 +195,7 @@ def main() -> None:
         err_console.print("interrupted")
         sys.exit(130)
     except usage_errors as exc:
-        err_console.print(
-            f"[bold red]error:[/] {escape(_usage_line(exc))}", highlight=False, soft_wrap=True
-        )
+        err_console.print(f"[bold red]error:[/] {escape(_usage_line(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except aborts:
         err_console.print("interrupted")

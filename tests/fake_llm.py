@@ -48,8 +48,12 @@ class Received:
 class FakeLLM:
     """Start with `with FakeLLM(script) as server:`; `server.base_url` is the OpenAI-style /v1 URL."""
 
-    def __init__(self, script: Iterable[Reply] = (), default: Reply | None = None,
-                 responder: Callable[[dict[str, Any]], Reply] | None = None) -> None:
+    def __init__(
+        self,
+        script: Iterable[Reply] = (),
+        default: Reply | None = None,
+        responder: Callable[[dict[str, Any]], Reply] | None = None,
+    ) -> None:
         self.script: list[Reply] = list(script)
         self.default = default or Reply()
         self.responder = responder
@@ -104,7 +108,9 @@ class FakeLLM:
                 except json.JSONDecodeError:
                     body = {}
                 with fake._lock:
-                    fake.requests.append(Received(self.path, body, {k.lower(): v for k, v in self.headers.items()}, time.time()))
+                    fake.requests.append(
+                        Received(self.path, body, {k.lower(): v for k, v in self.headers.items()}, time.time())
+                    )
                     fake.in_flight += 1
                     fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
                     fake._in_flight.notify_all()
@@ -125,8 +131,15 @@ class FakeLLM:
                 elif reply.status == 200:
                     payload = json.dumps(_chat_body(body, reply)).encode()
                 else:
-                    payload = json.dumps({"error": {"message": f"scripted error {reply.status}",
-                                                    "type": "server_error", "code": reply.status}}).encode()
+                    payload = json.dumps(
+                        {
+                            "error": {
+                                "message": f"scripted error {reply.status}",
+                                "type": "server_error",
+                                "code": reply.status,
+                            }
+                        }
+                    ).encode()
                 try:
                     self.send_response(reply.status)
                     self.send_header("content-type", "application/json")
@@ -165,8 +178,13 @@ def _chat_body(request: dict[str, Any], reply: Reply) -> dict[str, Any]:
         "object": "chat.completion",
         "created": int(time.time()),
         "model": request.get("model", "fake"),
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": reply.content},
-                     "finish_reason": reply.finish_reason}],
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": reply.content},
+                "finish_reason": reply.finish_reason,
+            }
+        ],
     }
     if reply.usage is not None:
         body["usage"] = {**reply.usage, "total_tokens": sum(reply.usage.values())}

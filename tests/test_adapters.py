@@ -22,9 +22,7 @@ def upright_reward(state, action):
 
 def test_gymnasium_and_sb3_checkers_pass() -> None:
     for task_id in ("gym/HalfCheetah-v5", "humanoid/kneel"):
-        env = GymEnv(
-            get_task(task_id), reward_fn=upright_reward if task_id == "humanoid/kneel" else None
-        )
+        env = GymEnv(get_task(task_id), reward_fn=upright_reward if task_id == "humanoid/kneel" else None)
         gym_check_env(env, skip_render_check=True)
         sb3_check_env(env)
         _, reward, *_ = env.step(env.action_space.sample())

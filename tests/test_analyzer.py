@@ -23,15 +23,24 @@ from synth_reward.train.records import TrainRecord
 
 
 def record(i: int, components: dict[str, float], success: float) -> TrainRecord:
-    return TrainRecord(iteration=i, env_steps=1000 * i, wall_seconds=i, steps_per_second=1000, episodes=8,
-                       return_mean=sum(components.values()), length_mean=400, success_rate=success,
-                       components=components)
+    return TrainRecord(
+        iteration=i,
+        env_steps=1000 * i,
+        wall_seconds=i,
+        steps_per_second=1000,
+        episodes=8,
+        return_mean=sum(components.values()),
+        length_mean=400,
+        success_rate=success,
+        components=components,
+    )
 
 
 def scripted_records() -> list[TrainRecord]:
     """`alive` stays flat at 400, `height` grows to dominate the total, `ctrl` is small."""
-    return [record(i, {"alive": 400.0 + (i % 2), "height": 100.0 * i ** 2, "ctrl": -5.0 * i}, 0.1 * i)
-            for i in range(1, 6)]
+    return [
+        record(i, {"alive": 400.0 + (i % 2), "height": 100.0 * i**2, "ctrl": -5.0 * i}, 0.1 * i) for i in range(1, 6)
+    ]
 
 
 def test_reflection_finds_flat_and_dominant_components():
@@ -46,8 +55,12 @@ def test_reflection_finds_flat_and_dominant_components():
 
 def test_success_check_splits_into_its_conditions():
     names = [name for name, _ in split_conditions(get_task("humanoid/kneel").success_fn())]
-    assert names == ["state.body('left_shin').height < 0.15", "state.body('right_shin').height < 0.15",
-                     "state.body('torso').up[:, 2] > 0.8", "state.body('pelvis').height > 0.3"]
+    assert names == [
+        "state.body('left_shin').height < 0.15",
+        "state.body('right_shin').height < 0.15",
+        "state.body('torso').up[:, 2] > 0.8",
+        "state.body('pelvis').height > 0.3",
+    ]
 
 
 BUILT_IN = [t for suite in list_suites() for t in load_suite(suite).tasks]
@@ -69,8 +82,10 @@ def test_condition_labels_name_no_private_helper(task):
 def test_condition_labels_spell_helpers_out():
     labels = {t.id: [label for label, _ in split_conditions(t.success_fn())] for t in BUILT_IN}
     assert labels["ant/lie_down"] == ["state.body('torso').height < 0.4", "state.body('torso').up[:, 2] > 0.7"]
-    assert labels["ant/forward"] == ["x velocity over the last control step of 'torso' > 1.0",
-                                     "state.body('torso').up[:, 2] > 0.0"]
+    assert labels["ant/forward"] == [
+        "x velocity over the last control step of 'torso' > 1.0",
+        "state.body('torso').up[:, 2] > 0.0",
+    ]
     assert labels["humanoid/walk_forward"][0] == "x velocity over the last control step > 1.0"
     assert "state.body('left_foot').height < 0.1" in labels["humanoid/splits"]  # `left` put back as what it reads
 
@@ -88,28 +103,38 @@ def test_failure_analysis_of_a_fall(tmp_path):
     assert len(f.conditions) == 4 and max(c.fail_fraction for c in f.conditions) > 0.5
     assert f.best_success_fraction < 0.5 and f.needed_fraction == 0.5
     assert f.action_saturation == 0.0
-    text = render_text(Analysis(task_id=task.id, run_dir=str(tmp_path), reflection=reflect(scripted_records()),
-                                failure=f))
+    text = render_text(
+        Analysis(task_id=task.id, run_dir=str(tmp_path), reflection=reflect(scripted_records()), failure=f)
+    )
     assert "Falls: 2/2 episodes" in text and "alive: [" in text and "FLAT" in text and "DOMINANT" in text
     assert len(text) < 2500
 
 
 # ---- falls on scripted trajectories ------------------------------------------------------------------
-def scripted(targets: list[tuple[dict[str, float], tuple[float, float, float]]], steps: int = 40,
-             hold: int = 40) -> dict[str, np.ndarray]:
+def scripted(
+    targets: list[tuple[dict[str, float], tuple[float, float, float]]], steps: int = 40, hold: int = 40
+) -> dict[str, np.ndarray]:
     """Humanoid episodes in the evaluate.py `.npz` layout: from standing, joints and root angles go linearly
     to each target (every frame resting on the floor), then the target is held."""
     morph = get_morphology("humanoid")
     layout = morph.layout()
     episodes = []
     for joints, root in targets:
-        frames = [pose_qpos(morph, {j: a * v for j, v in joints.items()}, tuple(a * r for r in root), sink=0.005)
-                  for a in np.linspace(0, 1, steps)]
+        frames = [
+            pose_qpos(morph, {j: a * v for j, v in joints.items()}, tuple(a * r for r in root), sink=0.005)
+            for a in np.linspace(0, 1, steps)
+        ]
         episodes.append(frames + frames[-1:] * hold)
     qpos = np.array(episodes)
     e, t = qpos.shape[:2]
-    return {"qpos": qpos, "qvel": np.zeros((e, t, layout.nv)), "actions": np.zeros((e, t, layout.num_actions),
-            dtype=np.float32), "lengths": np.full(e, t), "end_reason": np.array(["time_limit"] * e), "dt": morph.dt}
+    return {
+        "qpos": qpos,
+        "qvel": np.zeros((e, t, layout.nv)),
+        "actions": np.zeros((e, t, layout.num_actions), dtype=np.float32),
+        "lengths": np.full(e, t),
+        "end_reason": np.array(["time_limit"] * e),
+        "dt": morph.dt,
+    }
 
 
 KNEEL_UPRIGHT = ({"right_knee": -90, "left_knee": -90}, (0, 0, 0))

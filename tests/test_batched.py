@@ -28,9 +28,7 @@ def test_physics_and_observation_match_gymnasium(name: str) -> None:
         raw = env.backend.raw()
         np.testing.assert_allclose(raw["qpos"][2].numpy(), genv.data.qpos, rtol=0, atol=1e-9)
         np.testing.assert_allclose(raw["qvel"][2].numpy(), genv.data.qvel, rtol=0, atol=1e-9)
-        np.testing.assert_allclose(
-            raw["cfrc_ext"][2].numpy(), genv.data.cfrc_ext, rtol=0, atol=1e-7
-        )
+        np.testing.assert_allclose(raw["cfrc_ext"][2].numpy(), genv.data.cfrc_ext, rtol=0, atol=1e-7)
         np.testing.assert_allclose(out.final_obs[2].numpy(), gobs, rtol=0, atol=1e-7)
     assert env.num_obs == genv.observation_space.shape[0]
     assert env.dt == pytest.approx(genv.dt)
@@ -162,10 +160,18 @@ def test_a_non_finite_observation_ends_only_its_episode(name: str) -> None:
     assert not env.step(torch.zeros(3, env.num_actions)).terminated.any()
 
 
-@pytest.mark.parametrize(("name", "field", "column", "bound"), [
-    ("hopper", "qvel", 0, 10.0),  # velocities clipped at 10
-    ("ant", "cfrc_ext", 6, 1.0),  # contact forces clipped at 1 (column 6: body 1's first; the world body is dropped)
-])
+@pytest.mark.parametrize(
+    ("name", "field", "column", "bound"),
+    [
+        ("hopper", "qvel", 0, 10.0),  # velocities clipped at 10
+        (
+            "ant",
+            "cfrc_ext",
+            6,
+            1.0,
+        ),  # contact forces clipped at 1 (column 6: body 1's first; the world body is dropped)
+    ],
+)
 def test_the_observation_is_the_same_without_a_host_array(name: str, field: str, column: int, bound: float) -> None:
     """On the host BatchedEnv gathers, checks and clips the observation in numpy; a device
     backend's snapshot has no host array, and the torch path must give the same values."""

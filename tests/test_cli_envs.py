@@ -62,9 +62,7 @@ def test_malformed_suite_file(tmp_path) -> None:
 
 
 def test_mjcf_that_does_not_compile(tmp_path) -> None:
-    (tmp_path / "broken.xml").write_text(
-        "<mujoco><worldbody><body name='a'><geom type='sphere'/></body>"
-    )
+    (tmp_path / "broken.xml").write_text("<mujoco><worldbody><body name='a'><geom type='sphere'/></body>")
     (tmp_path / "robots.yaml").write_text(
         "broken:\n  mjcf: broken.xml\n  frame_skip: 5\n  reset_noise_scale: 0.1\n  root_body: a\n"
     )

@@ -45,8 +45,14 @@ def sign_policy(num_actions: int):
 
 
 def cheetah(success_code: str, rule: str = "half_of_steps", length: int = 30) -> Task:
-    return Task(id="test/cheetah", morphology="half_cheetah", instruction="test", success_code=success_code,
-                success_rule=rule, episode_length=length)
+    return Task(
+        id="test/cheetah",
+        morphology="half_cheetah",
+        instruction="test",
+        success_code=success_code,
+        success_rule=rule,
+        episode_length=length,
+    )
 
 
 def test_success_rate_of_scripted_rollouts():
@@ -108,8 +114,16 @@ def short_run(tmp_path, monkeypatch) -> Path:
     suite = tmp_path / "short.yaml"
     suite.write_text(SHORT_SUITE)
     monkeypatch.setenv("SYNTH_REWARD_SUITES", str(suite))
-    config = TrainConfig(num_envs=4, num_steps_per_env=8, total_steps=64, hidden_dims=(16, 16), num_mini_batches=2,
-                         num_learning_epochs=1, tensorboard=False, num_threads=1)
+    config = TrainConfig(
+        num_envs=4,
+        num_steps_per_env=8,
+        total_steps=64,
+        hidden_dims=(16, 16),
+        num_mini_batches=2,
+        num_learning_epochs=1,
+        tensorboard=False,
+        num_threads=1,
+    )
     run = tmp_path / "run"
     assert train("test/cheetah20", zero_reward, config, run).status == "completed"
     evaluate(run, 2)

@@ -42,8 +42,16 @@ def fake():
 
 
 def settings(server: FakeLLM, **kw) -> LLMSettings:
-    values = dict(model="openai/fake", api_base=server.base_url, api_key="test", timeout_s=2.0, max_retries=2,
-                  backoff_s=0.01, backoff_max_s=0.2, max_tokens=1000)
+    values = dict(
+        model="openai/fake",
+        api_base=server.base_url,
+        api_key="test",
+        timeout_s=2.0,
+        max_retries=2,
+        backoff_s=0.01,
+        backoff_max_s=0.2,
+        max_tokens=1000,
+    )
     values.update(kw)
     return LLMSettings(**values)
 
@@ -119,7 +127,9 @@ def test_garbage_body_is_an_error_not_a_hang(fake):
 
 
 def test_truncated_reply_and_missing_usage(fake):
-    fake.push(Reply(content="```python\ndef compute_reward(state, action):\n    r = ", finish_reason="length", usage=None))
+    fake.push(
+        Reply(content="```python\ndef compute_reward(state, action):\n    r = ", finish_reason="length", usage=None)
+    )
     [c] = LLMClient(settings(fake)).complete(MESSAGES)
     assert c.truncated and c.tokens_estimated and c.completion_tokens > 0
 

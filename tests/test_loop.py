@@ -47,9 +47,17 @@ def success(state):
 ```'''
 
 
-def cli(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "synth_reward.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})}, cwd=cwd)
+def cli(
+    *args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "synth_reward.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+    )
 
 
 def only_run(root: Path) -> Path:
@@ -60,8 +68,21 @@ def only_run(root: Path) -> Path:
 
 @pytest.mark.slow
 def test_offline_designer_end_to_end_with_video(tmp_path) -> None:
-    out = cli("make the ant lie down", "--steps", "1024", "--samples", "2", "--iterations", "2",
-              "--final-seeds", "1", "--episodes", "2", "--out", str(tmp_path / "runs"))
+    out = cli(
+        "make the ant lie down",
+        "--steps",
+        "1024",
+        "--samples",
+        "2",
+        "--iterations",
+        "2",
+        "--final-seeds",
+        "1",
+        "--episodes",
+        "2",
+        "--out",
+        str(tmp_path / "runs"),
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "offline template designer (baseline, no LLM)" in out.stdout
     run = only_run(tmp_path / "runs")
@@ -84,10 +105,19 @@ def test_offline_designer_end_to_end_with_video(tmp_path) -> None:
 def test_llm_path_free_form_with_rejections(tmp_path, monkeypatch) -> None:
     script = [Reply(SUCCESS_REPLY), Reply(REWARD_REPLY), Reply(HOSTILE_REPLY), Reply("I cannot help with that.")]
     with FakeLLM(script) as server:
-        llm = LLMSettings(model="openai/fake", api_base=server.base_url, api_key="test", timeout_s=10,
-                          max_retries=1, backoff_s=0.01)
-        settings = RunSettings(instruction="make the hopper stand tall and still", samples=3, iterations=1,
-                               steps=1024, final_seeds=0, eval_episodes=2, designer="llm", llm=llm.public())
+        llm = LLMSettings(
+            model="openai/fake", api_base=server.base_url, api_key="test", timeout_s=10, max_retries=1, backoff_s=0.01
+        )
+        settings = RunSettings(
+            instruction="make the hopper stand tall and still",
+            samples=3,
+            iterations=1,
+            steps=1024,
+            final_seeds=0,
+            eval_episodes=2,
+            designer="llm",
+            llm=llm.public(),
+        )
         resolved = Loop.prepare(settings)
         assert resolved.free_form and resolved.success_source == "to_write"
         store = RunStore.create(tmp_path / "runs", settings.instruction, settings=settings.model_dump(mode="json"))
@@ -111,10 +141,24 @@ def test_llm_path_free_form_with_rejections(tmp_path, monkeypatch) -> None:
 
 def test_spend_cap_stops_the_run_cleanly(tmp_path) -> None:
     with FakeLLM(default=Reply(REWARD_REPLY, usage={"prompt_tokens": 100000, "completion_tokens": 100000})) as server:
-        llm = LLMSettings(model="openai/fake", api_base=server.base_url, api_key="test", spend_cap_usd=0.0001,
-                          input_cost_per_token=1e-6, output_cost_per_token=1e-6, max_tokens=100000)
-        settings = RunSettings(instruction="make the hopper hop forward", samples=2, iterations=2, steps=1024,
-                               final_seeds=0, designer="llm", llm=llm.public())
+        llm = LLMSettings(
+            model="openai/fake",
+            api_base=server.base_url,
+            api_key="test",
+            spend_cap_usd=0.0001,
+            input_cost_per_token=1e-6,
+            output_cost_per_token=1e-6,
+            max_tokens=100000,
+        )
+        settings = RunSettings(
+            instruction="make the hopper hop forward",
+            samples=2,
+            iterations=2,
+            steps=1024,
+            final_seeds=0,
+            designer="llm",
+            llm=llm.public(),
+        )
         store = RunStore.create(tmp_path / "runs", settings.instruction, settings=settings.model_dump(mode="json"))
         summary = Loop(store, settings, llm).run()
     assert summary.status == "stopped" and "spend" in summary.message.lower()
@@ -125,10 +169,27 @@ def test_spend_cap_stops_the_run_cleanly(tmp_path) -> None:
 @pytest.mark.slow
 def test_kill_and_resume_trains_nothing_twice(tmp_path) -> None:
     root = tmp_path / "runs"
-    args = ["make the ant lie down", "--steps", "2048", "--samples", "2", "--iterations", "1", "--final-seeds", "0",
-            "--episodes", "2", "--out", str(root)]
-    proc = subprocess.Popen([sys.executable, "-m", "synth_reward.cli", *args], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    args = [
+        "make the ant lie down",
+        "--steps",
+        "2048",
+        "--samples",
+        "2",
+        "--iterations",
+        "1",
+        "--final-seeds",
+        "0",
+        "--episodes",
+        "2",
+        "--out",
+        str(root),
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "synth_reward.cli", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 300
     first = None
     while time.monotonic() < deadline:
@@ -147,8 +208,11 @@ def test_kill_and_resume_trains_nothing_twice(tmp_path) -> None:
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "finished" and len(summary["candidates"]) == 2
     assert (first.parent / "train" / "result.json").stat().st_mtime == trained
-    trainings = [e for e in map(json.loads, (run / "events.jsonl").read_text().splitlines())
-                 if e["event"] == "process" and e["argv"][0] == "train" and "cand_00" in e["argv"][4]]
+    trainings = [
+        e
+        for e in map(json.loads, (run / "events.jsonl").read_text().splitlines())
+        if e["event"] == "process" and e["argv"][0] == "train" and "cand_00" in e["argv"][4]
+    ]
     assert len(trainings) == 1
 
 
@@ -173,8 +237,11 @@ def test_isolated_processes_get_an_offscreen_mujoco_gl_and_no_keys(tmp_path, mon
     store = RunStore.create(tmp_path / "runs", settings.instruction, settings=settings.model_dump(mode="json"))
     loop = Loop(store, settings)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-secret")
-    argv = [sys.executable, "-c", "import os; print('GL=%s KEY=%s' % (os.environ.get('MUJOCO_GL'), "
-            "os.environ.get('OPENAI_API_KEY')))"]
+    argv = [
+        sys.executable,
+        "-c",
+        "import os; print('GL=%s KEY=%s' % (os.environ.get('MUJOCO_GL'), os.environ.get('OPENAI_API_KEY')))",
+    ]
     for gl, seen in ((None, "None"), ("glfw", "None"), ("osmesa", "osmesa"), ("egl", "egl")):
         if gl is None:
             monkeypatch.delenv("MUJOCO_GL", raising=False)
@@ -201,13 +268,24 @@ def test_final_videos_leave_the_seed_evaluation_alone(tmp_path, monkeypatch, gl)
 
     settings = RunSettings(instruction="make the half cheetah run forward", designer="offline")
     store = RunStore.create(tmp_path / "runs", settings.instruction, settings=settings.model_dump(mode="json"))
-    store.write_text("task_suite.yaml", "name: run\ntasks:\n  - {id: test/cheetah20, morphology: half_cheetah, "
-                     "instruction: run, success: cheetah_forward, episode_length: 20}\n")
+    store.write_text(
+        "task_suite.yaml",
+        "name: run\ntasks:\n  - {id: test/cheetah20, morphology: half_cheetah, "
+        "instruction: run, success: cheetah_forward, episode_length: 20}\n",
+    )
     monkeypatch.setenv("SYNTH_REWARD_SUITES", str(store.path / "task_suite.yaml"))
     final = store.candidate(0, 0)
     seed_run = final.file("seed_1000")
-    config = TrainConfig(num_envs=4, num_steps_per_env=8, total_steps=32, hidden_dims=(16, 16), num_mini_batches=2,
-                         num_learning_epochs=1, tensorboard=False, num_threads=1)
+    config = TrainConfig(
+        num_envs=4,
+        num_steps_per_env=8,
+        total_steps=32,
+        hidden_dims=(16, 16),
+        num_mini_batches=2,
+        num_learning_epochs=1,
+        tensorboard=False,
+        num_threads=1,
+    )
     zero = lambda state, action: (torch.zeros(state.num_envs), {})  # noqa: E731
     assert train("test/cheetah20", zero, config, seed_run).status == "completed"
     evaluate(seed_run, 3)
@@ -215,9 +293,10 @@ def test_final_videos_leave_the_seed_evaluation_alone(tmp_path, monkeypatch, gl)
     loop = Loop(store, settings)
     videos, error = loop._videos(final, "seed_1000")
     assert error is None
-    assert videos == ["iter_00/cand_00/video_seed_1000/videos/episode_000.mp4",
-                      "iter_00/cand_00/video_seed_1000/videos/episode_001.mp4"], \
-        (final.path / "video_seed_1000.log").read_text()
+    assert videos == [
+        "iter_00/cand_00/video_seed_1000/videos/episode_000.mp4",
+        "iter_00/cand_00/video_seed_1000/videos/episode_001.mp4",
+    ], (final.path / "video_seed_1000.log").read_text()
     assert all((store.path / v).stat().st_size > 1000 for v in videos)
     assert {p.name: p.read_bytes() for p in (seed_run / "eval").iterdir()} == before
     assert json.loads(before["eval.json"])["episodes"] == 3
@@ -225,10 +304,17 @@ def test_final_videos_leave_the_seed_evaluation_alone(tmp_path, monkeypatch, gl)
     videos, error = loop._videos(final, "seed_missing")
     assert videos == [] and "status 2" in error and "seed_missing" in error
     assert error.endswith("(log: iter_00/cand_00/video_seed_missing.log)"), error
-    final_result = FinalResult(seeds=[1000], success_rates=[0.0], success_mean=0.0, success_std=0.0,
-                               video_error=error)
-    summary = RunSummary(run_id="r", run_dir=str(store.path), task_id="test/cheetah20", instruction="run",
-                         designer="offline", status="finished", candidates=[], final=final_result)
+    final_result = FinalResult(seeds=[1000], success_rates=[0.0], success_mean=0.0, success_std=0.0, video_error=error)
+    summary = RunSummary(
+        run_id="r",
+        run_dir=str(store.path),
+        task_id="test/cheetah20",
+        instruction="run",
+        designer="offline",
+        status="finished",
+        candidates=[],
+        final=final_result,
+    )
     assert f"- video: none; {error}" in render_report(summary, None)
 
 

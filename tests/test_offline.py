@@ -19,9 +19,17 @@ from synth_reward.envs import all_tasks, get_morphology
 from synth_reward.envs.poses import POSES, pose_state
 from synth_reward.errors import UsageError
 
-POSE_OF = {"humanoid/kneel": "kneeling", "humanoid/sit": "sitting", "humanoid/lie_back": "lying_back",
-           "humanoid/one_leg": "one_leg", "humanoid/arms_up": "arms_up", "humanoid/splits": "splits",
-           "humanoid/crouch": "crouching", "ant/lie_down": "lying", "ant/raise_leg": "one_leg_up"}
+POSE_OF = {
+    "humanoid/kneel": "kneeling",
+    "humanoid/sit": "sitting",
+    "humanoid/lie_back": "lying_back",
+    "humanoid/one_leg": "one_leg",
+    "humanoid/arms_up": "arms_up",
+    "humanoid/splits": "splits",
+    "humanoid/crouch": "crouching",
+    "ant/lie_down": "lying",
+    "ant/raise_leg": "one_leg_up",
+}
 """Each posture task and the hand-made pose where its success check holds."""
 
 
@@ -56,7 +64,9 @@ def test_template_code_keeps_the_contract(task_id):
         assert "import os" not in cand.code and params_from_code(cand.code) == cand.params
         fn = _load(cand.code)
         for pose in poses[:3]:
-            _check_contract(fn, pose_state(task.morphology, pose, num_envs=4, qvel_scale=0.5), morph.layout().num_actions)
+            _check_contract(
+                fn, pose_state(task.morphology, pose, num_envs=4, qvel_scale=0.5), morph.layout().num_actions
+            )
 
 
 @pytest.mark.parametrize("task_id, pose", sorted(POSE_OF.items()))
@@ -106,15 +116,19 @@ def test_variants_are_deterministic_and_feedback_moves_them():
 def test_adjust_rules():
     template = offline.TEMPLATES["humanoid_kneel"]
     params = offline.default_params(template)
-    out = adjust(params, {
-        "components": {
-            "knees_down": {"mean": 0.02, "min": 0.0, "max": 0.05},         # flat and low: widen
-            "torso_upright": {"series": [0.2, 0.6, 0.9]},                  # moving: keep
-            "action_cost": {"mean": -1.0},                                 # dominates 1.02 of task terms: halve
+    out = adjust(
+        params,
+        {
+            "components": {
+                "knees_down": {"mean": 0.02, "min": 0.0, "max": 0.05},  # flat and low: widen
+                "torso_upright": {"series": [0.2, 0.6, 0.9]},  # moving: keep
+                "action_cost": {"mean": -1.0},  # dominates 1.02 of task terms: halve
+            },
+            "condition_failures": {"pelvis_high": 0.8, "knees_on_floor": 0.1},  # the worst one gets weight
+            "success_rate": 0.1,
         },
-        "condition_failures": {"pelvis_high": 0.8, "knees_on_floor": 0.1},  # the worst one gets weight
-        "success_rate": 0.1,
-    }, template)
+        template,
+    )
     p = out.params
     assert p.temperatures["knees_down"] == pytest.approx(0.2)
     assert p.temperatures["torso_upright"] == params.temperatures["torso_upright"]
@@ -165,18 +179,43 @@ def test_adjust_reads_the_train_analyzers_shape():
             "length_mean": [400.0, 400.0],
             "success_rate": [0.0, 0.05],
             "components": [
-                {"name": "knees_down", "values": [8.0, 8.0], "min": 8.0, "max": 8.0, "mean": 8.0, "flat": True,
-                 "dominant": False},   # 8 / (2.0 * 400) = 0.01 per step: flat and low
-                {"name": "torso_upright", "values": [390.0, 399.0], "min": 390.0, "max": 399.0, "mean": 394.5,
-                 "flat": True, "dominant": True},  # flat but satisfied: left alone
-                {"name": "action_cost", "values": [-3.0, -2.0], "min": -3.0, "max": -2.0, "mean": -2.5,
-                 "flat": False, "dominant": False},
+                {
+                    "name": "knees_down",
+                    "values": [8.0, 8.0],
+                    "min": 8.0,
+                    "max": 8.0,
+                    "mean": 8.0,
+                    "flat": True,
+                    "dominant": False,
+                },  # 8 / (2.0 * 400) = 0.01 per step: flat and low
+                {
+                    "name": "torso_upright",
+                    "values": [390.0, 399.0],
+                    "min": 390.0,
+                    "max": 399.0,
+                    "mean": 394.5,
+                    "flat": True,
+                    "dominant": True,
+                },  # flat but satisfied: left alone
+                {
+                    "name": "action_cost",
+                    "values": [-3.0, -2.0],
+                    "min": -3.0,
+                    "max": -2.0,
+                    "mean": -2.5,
+                    "flat": False,
+                    "dominant": False,
+                },
             ],
         },
-        "failure": {"episodes": 20, "successes": 1, "conditions": [
-            {"condition": '(state.body("left_shin").height < 0.15)', "fail_fraction": 0.9},
-            {"condition": "_upright(state) > 0.8", "fail_fraction": 0.1},
-        ]},
+        "failure": {
+            "episodes": 20,
+            "successes": 1,
+            "conditions": [
+                {"condition": '(state.body("left_shin").height < 0.15)', "fail_fraction": 0.9},
+                {"condition": "_upright(state) > 0.8", "fail_fraction": 0.1},
+            ],
+        },
     }
     out = adjust(params, analysis, template).params
     assert out.temperatures["knees_down"] == pytest.approx(params.temperatures["knees_down"] * 4)

@@ -9,18 +9,21 @@ from synth_reward.envs import all_tasks
 from synth_reward.errors import UsageError
 
 
-@pytest.mark.parametrize("sentence, task_id", [
-    ("make the humanoid kneel", "humanoid/kneel"),
-    ("Make the Humanoid kneel down!", "humanoid/kneel"),
-    ("humanoid: get on its knees", "humanoid/kneel"),
-    ("humanoid/kneel", "humanoid/kneel"),
-    ("make the half-cheetah do a flip", "half_cheetah/flip"),
-    ("make the HalfCheetah run backwards", "half_cheetah/run_backward"),
-    ("the walker should walk", "walker2d/walk"),
-    ("make the ant move forward", "ant/forward"),
-    ("make the ant run forward as fast as possible without flipping over", "gym/Ant-v5"),
-    ("make the hopper do a backflip", "hopper/back_flip"),
-])
+@pytest.mark.parametrize(
+    "sentence, task_id",
+    [
+        ("make the humanoid kneel", "humanoid/kneel"),
+        ("Make the Humanoid kneel down!", "humanoid/kneel"),
+        ("humanoid: get on its knees", "humanoid/kneel"),
+        ("humanoid/kneel", "humanoid/kneel"),
+        ("make the half-cheetah do a flip", "half_cheetah/flip"),
+        ("make the HalfCheetah run backwards", "half_cheetah/run_backward"),
+        ("the walker should walk", "walker2d/walk"),
+        ("make the ant move forward", "ant/forward"),
+        ("make the ant run forward as fast as possible without flipping over", "gym/Ant-v5"),
+        ("make the hopper do a backflip", "hopper/back_flip"),
+    ],
+)
 def test_builtin_tasks(sentence, task_id):
     resolved = resolve_task(sentence)
     assert not resolved.free_form and resolved.task_id == task_id
@@ -32,8 +35,10 @@ def test_every_builtin_instruction_resolves_to_its_task():
     for task in all_tasks().values():
         assert resolve_task(task.instruction).task_id == task.id
         for alias in task.aliases:
-            assert resolve_task(alias, env=task.morphology).task.instruction == task.instruction or \
-                resolve_task(alias, env=task.morphology).task.success == task.success
+            assert (
+                resolve_task(alias, env=task.morphology).task.instruction == task.instruction
+                or resolve_task(alias, env=task.morphology).task.success == task.success
+            )
 
 
 def test_free_form_keeps_the_sentence_and_robot():
@@ -44,8 +49,10 @@ def test_free_form_keeps_the_sentence_and_robot():
     assert resolved.task_id.startswith("free/humanoid-")
     with pytest.raises(UsageError, match="no success check"):
         resolved.to_task()
-    frozen = resolved.with_success('"""Both hands above the head."""\ndef success(state):\n    return state.body("torso").height > 0\n',
-                                   source="to_write")
+    frozen = resolved.with_success(
+        '"""Both hands above the head."""\ndef success(state):\n    return state.body("torso").height > 0\n',
+        source="to_write",
+    )
     task = frozen.to_task()
     assert task.success_code and task.morphology == "humanoid" and task.termination == "none"
     assert frozen.success_text == "Both hands above the head."
@@ -72,13 +79,16 @@ def test_success_file(tmp_path):
         resolve_task("make the humanoid kneel", success_file=tmp_path / "missing.py")
 
 
-@pytest.mark.parametrize("sentence, env, message", [
-    ("", None, "instruction is empty"),
-    ("   \n\t", None, "instruction is empty"),
-    ("kneel", None, "names no robot.*humanoid.*ant"),
-    ("make the ant and the hopper dance", None, "more than one robot"),
-    ("kneel", "octopus", "octopus"),
-])
+@pytest.mark.parametrize(
+    "sentence, env, message",
+    [
+        ("", None, "instruction is empty"),
+        ("   \n\t", None, "instruction is empty"),
+        ("kneel", None, "names no robot.*humanoid.*ant"),
+        ("make the ant and the hopper dance", None, "more than one robot"),
+        ("kneel", "octopus", "octopus"),
+    ],
+)
 def test_bad_input_is_one_line_usage_error(sentence, env, message):
     with pytest.raises(UsageError, match=message) as err:
         resolve_task(sentence, env=env)
@@ -95,8 +105,10 @@ def test_resolved_task_survives_a_json_roundtrip(tmp_path):
     from synth_reward.agent.store import RunStore
 
     store = RunStore.create(tmp_path, "x")
-    for resolved in (resolve_task("make the humanoid kneel"),
-                     resolve_task("make the ant dance").with_success("def success(state):\n    return state.step > 0\n")):
+    for resolved in (
+        resolve_task("make the humanoid kneel"),
+        resolve_task("make the ant dance").with_success("def success(state):\n    return state.step > 0\n"),
+    ):
         store.write_json("task.json", resolved)
         back = ResolvedTask.model_validate(store.read_json("task.json"))
         assert back == resolved and back.summary() == resolved.summary()

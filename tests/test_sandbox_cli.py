@@ -28,19 +28,23 @@ def test_rejected_prints_stage_and_reason():
 
 
 def test_json_and_task_and_success_kind():
-    result = runner.invoke(app, ["check", str(CORPUS / "valid" / "success_kneel.py"), "--task", "gym/Humanoid-v5",
-                                 "--json"])
+    result = runner.invoke(
+        app, ["check", str(CORPUS / "valid" / "success_kneel.py"), "--task", "gym/Humanoid-v5", "--json"]
+    )
     assert result.exit_code == 0, result.output
     verdict = json.loads(result.output)
     assert verdict["accepted"] and verdict["kind"] == "success" and verdict["morphology"] == "humanoid"
 
 
-@pytest.mark.parametrize("args", [
-    ["--env", "robot"],
-    ["--task", "no/such-task"],
-    [],
-    ["--env", "humanoid", "--kind", "policy"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--env", "robot"],
+        ["--task", "no/such-task"],
+        [],
+        ["--env", "humanoid", "--kind", "policy"],
+    ],
+)
 def test_usage_errors_exit_2(args, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["synth-reward", "check", str(CORPUS / "valid" / "ant_forward.py"), *args])
     with pytest.raises(SystemExit) as info:

@@ -29,8 +29,9 @@ def _cases(folder: str) -> list:
         assert expect, f"{path.name}: first line must say '# expect: STAGE'"
         morphology = re.search(r"morphology: (\w+)", header)
         kind = "success" if "kind: success" in header else "reward"
-        cases.append(pytest.param(path, expect.group(1), morphology.group(1) if morphology else "humanoid", kind,
-                                  id=path.stem))
+        cases.append(
+            pytest.param(path, expect.group(1), morphology.group(1) if morphology else "humanoid", kind, id=path.stem)
+        )
     return cases
 
 

@@ -25,7 +25,9 @@ def test_fenced_with_and_without_tag_and_prose():
 
 
 def test_several_blocks_take_the_one_defining_the_function():
-    reply = f"First the state:\n```python\nx = state.body('torso')\n```\nThen:\n```python\n{BODY}```\n```bash\nrun it\n```"
+    reply = (
+        f"First the state:\n```python\nx = state.body('torso')\n```\nThen:\n```python\n{BODY}```\n```bash\nrun it\n```"
+    )
     assert _code(reply) == BODY
 
 
@@ -36,8 +38,11 @@ def test_revised_block_wins():
 
 
 def test_windows_line_endings_tabs_and_indented_block():
-    reply = "Reward:\r\n\r\n    ```python\r\n    " + BODY.replace("\n", "\r\n    ").replace("    h", "\th").replace(
-        "    return", "\treturn") + "```\r\n"
+    reply = (
+        "Reward:\r\n\r\n    ```python\r\n    "
+        + BODY.replace("\n", "\r\n    ").replace("    h", "\th").replace("    return", "\treturn")
+        + "```\r\n"
+    )
     code = _code(reply)
     assert "\r" not in code and code.startswith("def compute_reward")
 

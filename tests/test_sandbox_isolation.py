@@ -96,8 +96,13 @@ def test_probe_layers_together(host):
     cmd, report = isolation.isolated_command([sys.executable, "-c", host.snippet(setup)], [host.scratch])
     assert not report.missing
     out = host.run(cmd)
-    assert out == {"connect": out["connect"], "udp": out["udp"], "write_outside": out["write_outside"],
-                   "fork": "PermissionError", "exec": "PermissionError"}
+    assert out == {
+        "connect": out["connect"],
+        "udp": out["udp"],
+        "write_outside": out["write_outside"],
+        "fork": "PermissionError",
+        "exec": "PermissionError",
+    }
     assert "ok" not in out.values(), out
     host.assert_untouched()
 
@@ -125,7 +130,7 @@ def test_isolate_current_process_for_training(host):
     from synth_reward.sandbox import isolate_current_process
     report = isolate_current_process({str(run_dir)!r})
     assert not report.missing, report.missing
-    open({str(run_dir / 'ok.txt')!r}, "w").write("fine")
+    open({str(run_dir / "ok.txt")!r}, "w").write("fine")
     """
     out = host.run([sys.executable, "-c", host.snippet(setup)])
     assert out["connect"] == "PermissionError" and out["udp"] == "PermissionError", out

@@ -29,29 +29,45 @@ def test_every_allowed_module_attribute_exists():
 
 
 def test_nothing_dangerous_is_allowed():
-    for name in ("torch.save", "torch.load", "torch.hub", "torch.ops", "torch.rand", "torch.manual_seed",
-                 "numpy.save", "numpy.load", "numpy.fromfile", "torch.set_num_threads", "torch.from_file"):
+    for name in (
+        "torch.save",
+        "torch.load",
+        "torch.hub",
+        "torch.ops",
+        "torch.rand",
+        "torch.manual_seed",
+        "numpy.save",
+        "numpy.load",
+        "numpy.fromfile",
+        "torch.set_num_threads",
+        "torch.from_file",
+    ):
         assert name not in ALLOWED_MODULE_ATTRIBUTES
 
 
 def test_aliases_resolve_to_full_names():
-    _ok("x = np.sqrt(2.0) + F.softplus(state.time) + la.norm(state.com_vel, dim=-1)\nreturn x, {}",
-        "import numpy as np\nimport torch.nn.functional as F\nimport torch.linalg as la\n")
+    _ok(
+        "x = np.sqrt(2.0) + F.softplus(state.time) + la.norm(state.com_vel, dim=-1)\nreturn x, {}",
+        "import numpy as np\nimport torch.nn.functional as F\nimport torch.linalg as la\n",
+    )
     (finding,) = _problems("np.save('f', state.qpos)\nreturn state.time, {}", "import numpy as np\n")
     assert finding.culprit == "numpy.save" and "files" in finding.reason
 
 
-@pytest.mark.parametrize(("body", "culprit"), [
-    ("x = state.qpos.numpy()\nx[0] = 1\nreturn state.time, {}", "item assignment"),
-    ("x = torch.einsum('ij->ij', state.qpos)\nx[0] = 1\nreturn state.time, {}", "item assignment"),
-    ("state.time = 1\nreturn state.time, {}", "attribute assignment"),
-    ("y = state.time.add_(1)\nreturn y, {}", ".add_()"),
-    ("torch.jit.script(len)\nreturn state.time, {}", "torch.jit"),
-    ("x = [s for s in ().__class__.__mro__]\nreturn state.time, {}", "attribute __class__"),
-    ("x = f'{state.time.__class__}'\nreturn state.time, {}", "attribute __class__"),
-    ("x = type(state)\nreturn state.time, {}", "type(...)"),
-    ("x = lambda: 0\nreturn state.time, {}\ndel state.time", "del of item or attribute"),
-])
+@pytest.mark.parametrize(
+    ("body", "culprit"),
+    [
+        ("x = state.qpos.numpy()\nx[0] = 1\nreturn state.time, {}", "item assignment"),
+        ("x = torch.einsum('ij->ij', state.qpos)\nx[0] = 1\nreturn state.time, {}", "item assignment"),
+        ("state.time = 1\nreturn state.time, {}", "attribute assignment"),
+        ("y = state.time.add_(1)\nreturn y, {}", ".add_()"),
+        ("torch.jit.script(len)\nreturn state.time, {}", "torch.jit"),
+        ("x = [s for s in ().__class__.__mro__]\nreturn state.time, {}", "attribute __class__"),
+        ("x = f'{state.time.__class__}'\nreturn state.time, {}", "attribute __class__"),
+        ("x = type(state)\nreturn state.time, {}", "type(...)"),
+        ("x = lambda: 0\nreturn state.time, {}\ndel state.time", "del of item or attribute"),
+    ],
+)
 def test_rejections(body, culprit):
     assert culprit in [f.culprit for f in _problems(body)]
 
@@ -70,13 +86,24 @@ def test_annotations_are_never_evaluated_so_not_checked():
 
 
 def test_top_level_only_constants():
-    (f,) = check_code(ast.parse("import torch\nX = torch.ones(3)\ndef compute_reward(state, action):\n"
-                                "    return state.time, {}\n"), "reward")
+    (f,) = check_code(
+        ast.parse("import torch\nX = torch.ones(3)\ndef compute_reward(state, action):\n    return state.time, {}\n"),
+        "reward",
+    )
     assert f.culprit == "top-level computation" and f.line == 2
-    assert check_code(ast.parse("import math\nX = (1.0, -2, math.pi / 2)\nY = {'a': X}\n"
-                                "def compute_reward(state, action, k=X):\n    return state.time, {}\n"), "reward") == []
-    (f,) = check_code(ast.parse("S = 'a' * 10**9\ndef compute_reward(state, action):\n    return state.time, {}\n"),
-                      "reward")
+    assert (
+        check_code(
+            ast.parse(
+                "import math\nX = (1.0, -2, math.pi / 2)\nY = {'a': X}\n"
+                "def compute_reward(state, action, k=X):\n    return state.time, {}\n"
+            ),
+            "reward",
+        )
+        == []
+    )
+    (f,) = check_code(
+        ast.parse("S = 'a' * 10**9\ndef compute_reward(state, action):\n    return state.time, {}\n"), "reward"
+    )
     assert f.culprit == "top-level computation"
 
 
@@ -88,8 +115,10 @@ def test_signature_and_recursion():
 
 
 def test_first_problem_mentions_the_others():
-    finding = first_problem(ast.parse("import os\nimport sys\ndef compute_reward(state, action):\n"
-                                      "    while True:\n        pass\n"), "reward")
+    finding = first_problem(
+        ast.parse("import os\nimport sys\ndef compute_reward(state, action):\n    while True:\n        pass\n"),
+        "reward",
+    )
     assert finding is not None and finding.line == 1 and "Also fix: line 2" in finding.reason
 
 

@@ -44,9 +44,7 @@ def test_state_matches_mujoco(pose: str) -> None:
         np.testing.assert_allclose(body.rot[0], d.xmat[b].reshape(3, 3), atol=1e-12)
         np.testing.assert_allclose(body.up[0], d.xmat[b].reshape(3, 3)[:, 2], atol=1e-12)
         vel = np.zeros(6)
-        mujoco.mj_objectVelocity(
-            m, d, mujoco.mjtObj.mjOBJ_XBODY, b, vel, 0
-        )  # (angular, linear), world frame
+        mujoco.mj_objectVelocity(m, d, mujoco.mjtObj.mjOBJ_XBODY, b, vel, 0)  # (angular, linear), world frame
         np.testing.assert_allclose(body.ang_vel[0], vel[:3], atol=1e-9)
         np.testing.assert_allclose(body.lin_vel[0], vel[3:], atol=1e-9)
         np.testing.assert_allclose(body.contact_force[0], d.cfrc_ext[b, 3:], atol=1e-9)

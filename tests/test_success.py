@@ -52,13 +52,9 @@ MOVING = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("check", "morph", "index", "fast", "slow"), MOVING, ids=[m[0] for m in MOVING]
-)
+@pytest.mark.parametrize(("check", "morph", "index", "fast", "slow"), MOVING, ids=[m[0] for m in MOVING])
 def test_locomotion_check(check: str, morph: str, index: int, fast: float, slow: float) -> None:
-    standing = {"ant": {"ankle_1": 60, "ankle_2": -60, "ankle_3": -60, "ankle_4": 60}}.get(
-        morph, {}
-    )
+    standing = {"ant": {"ankle_1": 60, "ankle_2": -60, "ankle_3": -60, "ankle_4": 60}}.get(morph, {})
     qpos = pose_qpos(morph, standing)
     nv = len(BatchedEnv(morph, 1).init_qvel)
     for speed, expected in ((fast, True), (slow, False)):

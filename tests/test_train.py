@@ -28,14 +28,29 @@ KNEEL_REWARD = ROOT / "examples" / "rewards" / "humanoid_kneel.py"
 
 def tiny(**overrides) -> TrainConfig:
     """A config that trains in about a second: 4 envs x 8 steps per iteration, 16x16 nets."""
-    fields = dict(num_envs=4, num_steps_per_env=8, total_steps=64, hidden_dims=(16, 16), num_mini_batches=2,
-                  num_learning_epochs=2, tensorboard=False, num_threads=1, init_noise_std=0.5)
+    fields = dict(
+        num_envs=4,
+        num_steps_per_env=8,
+        total_steps=64,
+        hidden_dims=(16, 16),
+        num_mini_batches=2,
+        num_learning_epochs=2,
+        tensorboard=False,
+        num_threads=1,
+        init_noise_std=0.5,
+    )
     return TrainConfig(**(fields | overrides))
 
 
 def short_cheetah(length: int = 5) -> Task:
-    return Task(id="test/cheetah", morphology="half_cheetah", instruction="test", success="cheetah_forward",
-                episode_length=length, human_reward="gymnasium")
+    return Task(
+        id="test/cheetah",
+        morphology="half_cheetah",
+        instruction="test",
+        success="cheetah_forward",
+        episode_length=length,
+        human_reward="gymnasium",
+    )
 
 
 def counting_reward(state, action):
@@ -100,10 +115,15 @@ def hangs(state, action):
         pass
 
 
-@pytest.mark.parametrize(("reward", "expected"), [
-    (nan_after_three, "NaN in 4 of 4 envs at step 3"), (raises, "raised ZeroDivisionError"),
-    (wrong_shape, "shape (4,)"), (hangs, "longer than 0.5 s"),
-])
+@pytest.mark.parametrize(
+    ("reward", "expected"),
+    [
+        (nan_after_three, "NaN in 4 of 4 envs at step 3"),
+        (raises, "raised ZeroDivisionError"),
+        (wrong_shape, "shape (4,)"),
+        (hangs, "longer than 0.5 s"),
+    ],
+)
 def test_bad_reward_stops_training_with_the_reason(tmp_path, reward, expected):
     start = time.perf_counter()
     trainer = Trainer(short_cheetah(50), reward, tiny(), tmp_path / "run", reward_timeout_s=0.5)
@@ -117,12 +137,20 @@ def test_bad_reward_stops_training_with_the_reason(tmp_path, reward, expected):
 
 # ---- checkpoints --------------------------------------------------------------------------------
 def test_checkpoint_save_and_load_restore_everything(tmp_path):
-    a = Trainer(short_cheetah(20), counting_reward, tiny(total_steps=64, reward_normalization=True, noise_std_type="log"),
-                tmp_path / "a")
+    a = Trainer(
+        short_cheetah(20),
+        counting_reward,
+        tiny(total_steps=64, reward_normalization=True, noise_std_type="log"),
+        tmp_path / "a",
+    )
     a.train()
     a.save_checkpoint(tmp_path / "a.pt")
-    b = Trainer(short_cheetah(20), counting_reward, tiny(seed=7, reward_normalization=True, noise_std_type="log"),
-                tmp_path / "b")
+    b = Trainer(
+        short_cheetah(20),
+        counting_reward,
+        tiny(seed=7, reward_normalization=True, noise_std_type="log"),
+        tmp_path / "b",
+    )
     assert any("log_std_param" in k for k in a.alg.save()["actor_state_dict"])
     b.load_checkpoint(tmp_path / "a.pt")
     assert b.env.reward_normalizer.state_dict() == a.env.reward_normalizer.state_dict()
@@ -132,8 +160,9 @@ def test_checkpoint_save_and_load_restore_everything(tmp_path):
         assert sa[key].keys() == sb[key].keys()
         for name in sa[key]:
             assert torch.equal(sa[key][name], sb[key][name]), name
-    for pa, pb in zip(a.alg.optimizer.state_dict()["state"].values(), b.alg.optimizer.state_dict()["state"].values(),
-                      strict=True):
+    for pa, pb in zip(
+        a.alg.optimizer.state_dict()["state"].values(), b.alg.optimizer.state_dict()["state"].values(), strict=True
+    ):
         assert all(torch.equal(pa[k], pb[k]) for k in pa)
     assert (b.iteration, b.env_steps, b.alg.learning_rate) == (a.iteration, a.env_steps, a.alg.learning_rate)
     assert torch.equal(torch.get_rng_state(), load_checkpoint(tmp_path / "a.pt")["torch_rng"])
@@ -185,8 +214,9 @@ train("gym/HalfCheetah-v5", None, config, sys.argv[1])
 
 def test_killed_training_leaves_a_checkpoint_that_resumes(tmp_path):
     run = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(run)], cwd=ROOT,
-                            env=os.environ | {"PYTHONPATH": str(ROOT)})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILL_SCRIPT, str(run)], cwd=ROOT, env=os.environ | {"PYTHONPATH": str(ROOT)}
+    )
     last = run / "checkpoints" / "last.pt"
     deadline = time.time() + 60
     while not last.exists() and time.time() < deadline and proc.poll() is None:
@@ -197,18 +227,35 @@ def test_killed_training_leaves_a_checkpoint_that_resumes(tmp_path):
     assert last.exists(), "no checkpoint before the kill"
     done = load_checkpoint(last)["iteration"]
     config = TrainConfig.model_validate(json.loads((run / "run.json").read_text())["config"])
-    result = train("gym/HalfCheetah-v5", None, config.model_copy(update={"total_steps": (done + 2) * 32}), run,
-                   resume=True)
+    result = train(
+        "gym/HalfCheetah-v5", None, config.model_copy(update={"total_steps": (done + 2) * 32}), run, resume=True
+    )
     assert result.status == "completed" and result.iterations == done + 2
 
 
 # ---- a short real training ------------------------------------------------------------------------
 def test_short_training_improves_half_cheetah_return(tmp_path):
-    task = Task(id="test/cheetah100", morphology="half_cheetah", instruction="run", success="cheetah_forward",
-                episode_length=100, human_reward="gymnasium")
-    config = default_config("half_cheetah", total_steps=24_576, num_envs=16, num_steps_per_env=32,
-                            num_learning_epochs=5, num_mini_batches=4, learning_rate=1e-3, init_noise_std=0.5,
-                            num_records=4, tensorboard=False, hidden_dims=(64, 64))
+    task = Task(
+        id="test/cheetah100",
+        morphology="half_cheetah",
+        instruction="run",
+        success="cheetah_forward",
+        episode_length=100,
+        human_reward="gymnasium",
+    )
+    config = default_config(
+        "half_cheetah",
+        total_steps=24_576,
+        num_envs=16,
+        num_steps_per_env=32,
+        num_learning_epochs=5,
+        num_mini_batches=4,
+        learning_rate=1e-3,
+        init_noise_std=0.5,
+        num_records=4,
+        tensorboard=False,
+        hidden_dims=(64, 64),
+    )
     result = train(task, None, config, tmp_path / "run")
     returns = [r.return_mean for r in read_records(tmp_path / "run")]
     assert result.status == "completed"
@@ -218,13 +265,26 @@ def test_short_training_improves_half_cheetah_return(tmp_path):
 # ---- the commands -------------------------------------------------------------------------------------
 def test_train_eval_analyze_commands_smoke(tmp_path, capsys):
     run = tmp_path / "run"
-    code, out = run_cli(capsys, "train", "--task", "humanoid/kneel", "--reward", str(KNEEL_REWARD),
-                        "--steps", "1536", "--num-envs", "16", "--out", str(run))
+    code, out = run_cli(
+        capsys,
+        "train",
+        "--task",
+        "humanoid/kneel",
+        "--reward",
+        str(KNEEL_REWARD),
+        "--steps",
+        "1536",
+        "--num-envs",
+        "16",
+        "--out",
+        str(run),
+    )
     assert code == 0, out
     assert "completed" in out and (run / "records.jsonl").exists() and (run / "reward.py").exists()
     assert (run / "tb").is_dir() and (run / "checkpoints" / "last.pt").exists()
-    code, out = run_cli(capsys, "eval", str(run), "--episodes", "2", "--checkpoint", "last",
-                        "--export-states", str(tmp_path / "s.npz"))
+    code, out = run_cli(
+        capsys, "eval", str(run), "--episodes", "2", "--checkpoint", "last", "--export-states", str(tmp_path / "s.npz")
+    )
     assert code == 0, out
     assert "success rate" in out and (tmp_path / "s.npz").exists()
     code, out = run_cli(capsys, "analyze", str(run))

@@ -59,7 +59,9 @@ class LiveView:
             if data.get("train_seconds"):
                 self.train_seconds.append(data["train_seconds"])
             rate = "-" if data.get("success_rate") is None else f"{data['success_rate']:.0%}"
-            line = f"{data['id']}: {data['stage']}, success {rate}" + (f" ({data['reason'][:200]})" if data.get("reason") else "")
+            line = f"{data['id']}: {data['stage']}, success {rate}" + (
+                f" ({data['reason'][:200]})" if data.get("reason") else ""
+            )
         elif event == "final":
             self.status = f"final evaluation: retraining the best reward, seed {data['seed']}"
             line = self.status
@@ -77,8 +79,10 @@ class LiveView:
 
     def _render(self) -> Group:
         elapsed = (time.monotonic() - self.start) / 60
-        head = Text(f"iteration {self.iteration}/{self.iterations} · {self.designer} · LLM ${self.spend:.4f} · "
-                    f"{elapsed:.1f} min elapsed · ETA {self._eta()} · {self.status}")
+        head = Text(
+            f"iteration {self.iteration}/{self.iterations} · {self.designer} · LLM ${self.spend:.4f} · "
+            f"{elapsed:.1f} min elapsed · ETA {self._eta()} · {self.status}"
+        )
         table = Table("candidate", "stage", "success", "progress", "note", expand=True)
         for cid, r in self.rows.items():
             rate = "-" if r.get("success_rate") is None else f"{r['success_rate']:.0%}"
@@ -88,27 +92,61 @@ class LiveView:
 
 
 def run_command(
-    instruction: Annotated[str, typer.Argument(help="What the robot should do, e.g. \"make the humanoid kneel\".")],
+    instruction: Annotated[str, typer.Argument(help='What the robot should do, e.g. "make the humanoid kneel".')],
     env: Annotated[str | None, typer.Option("--env", help="Morphology, when the sentence names none.")] = None,
-    success: Annotated[Path | None, typer.Option("--success", help="Your own success(state) check (free-form "
-                                                 "instructions); vetted, then frozen for the run.")] = None,
+    success: Annotated[
+        Path | None,
+        typer.Option(
+            "--success", help="Your own success(state) check (free-form instructions); vetted, then frozen for the run."
+        ),
+    ] = None,
     samples: Annotated[int, typer.Option("--samples", "-k", min=1, help="Reward candidates per iteration (K).")] = 3,
     iterations: Annotated[int, typer.Option("--iterations", "-i", min=1, help="Design-train-analyze rounds (I).")] = 2,
-    steps: Annotated[int, typer.Option("--steps", min=1, help="Env steps per candidate (the default keeps a run "
-                                       "under half an hour on 2 cores; real behaviours need millions).")] = 150_000,
-    final_seeds: Annotated[int, typer.Option("--final-seeds", min=0, help="Seeds the best reward is retrained on "
-                                             "at the end (0 skips the final evaluation).")] = 1,
-    final_steps: Annotated[int | None, typer.Option("--final-steps", min=1, help="Env steps per final retraining "
-                                                    "(default: twice --steps).")] = None,
+    steps: Annotated[
+        int,
+        typer.Option(
+            "--steps",
+            min=1,
+            help="Env steps per candidate (the default keeps a run "
+            "under half an hour on 2 cores; real behaviours need millions).",
+        ),
+    ] = 150_000,
+    final_seeds: Annotated[
+        int,
+        typer.Option(
+            "--final-seeds",
+            min=0,
+            help="Seeds the best reward is retrained on at the end (0 skips the final evaluation).",
+        ),
+    ] = 1,
+    final_steps: Annotated[
+        int | None,
+        typer.Option("--final-steps", min=1, help="Env steps per final retraining (default: twice --steps)."),
+    ] = None,
     episodes: Annotated[int, typer.Option("--episodes", min=1, help="Evaluation episodes per policy.")] = 8,
     num_envs: Annotated[int | None, typer.Option("--num-envs", min=1, help="Parallel envs in training.")] = None,
-    model: Annotated[str | None, typer.Option("--model", help="LLM by litellm name (openai/gpt-4o, "
-                                              "anthropic/claude-..., openai/<local> with --api-base); "
-                                              "env SYNTH_REWARD_MODEL.")] = None,
-    api_base: Annotated[str | None, typer.Option("--api-base", help="OpenAI-compatible base URL (vLLM, Ollama, "
-                                                 "llama.cpp); env SYNTH_REWARD_API_BASE.")] = None,
-    spend_cap: Annotated[float | None, typer.Option("--spend-cap", help="Stop the run before LLM spend passes "
-                                                    "this many US dollars; env SYNTH_REWARD_SPEND_CAP_USD.")] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            help="LLM by litellm name (openai/gpt-4o, "
+            "anthropic/claude-..., openai/<local> with --api-base); "
+            "env SYNTH_REWARD_MODEL.",
+        ),
+    ] = None,
+    api_base: Annotated[
+        str | None,
+        typer.Option(
+            "--api-base", help="OpenAI-compatible base URL (vLLM, Ollama, llama.cpp); env SYNTH_REWARD_API_BASE."
+        ),
+    ] = None,
+    spend_cap: Annotated[
+        float | None,
+        typer.Option(
+            "--spend-cap",
+            help="Stop the run before LLM spend passes this many US dollars; env SYNTH_REWARD_SPEND_CAP_USD.",
+        ),
+    ] = None,
     review: Annotated[bool, typer.Option("--review/--no-review", help="LLM review of each vetted reward.")] = False,
     video: Annotated[bool, typer.Option("--video/--no-video", help="Render MP4s of the best policy.")] = True,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the designer and of training.")] = 0,
@@ -119,10 +157,23 @@ def run_command(
     from synth_reward.agent.store import RunStore, check_writable
 
     settings, llm, note = settings_for(
-        instruction, model=model, api_base=api_base, spend_cap_usd=spend_cap, env=env,
-        success_file=str(success) if success else None, samples=samples, iterations=iterations, steps=steps,
-        final_seeds=final_seeds, final_steps=final_steps, eval_episodes=episodes, num_envs=num_envs,
-        review=review, video=video, seed=seed)
+        instruction,
+        model=model,
+        api_base=api_base,
+        spend_cap_usd=spend_cap,
+        env=env,
+        success_file=str(success) if success else None,
+        samples=samples,
+        iterations=iterations,
+        steps=steps,
+        final_seeds=final_seeds,
+        final_steps=final_steps,
+        eval_episodes=episodes,
+        num_envs=num_envs,
+        review=review,
+        video=video,
+        seed=seed,
+    )
     console.print(note, highlight=False, markup=False)
     resolved = Loop.prepare(settings)  # bad input fails here, before anything is written
     check_writable(out)
@@ -164,8 +215,9 @@ def show_command(
         info = store.info()
         results = [c.read("result") for c in store.candidates()]
         lines = [f"run {store.run_id}: {info.status} {info.message}".rstrip(), f"instruction: {info.instruction}"]
-        lines += [f"{r['id']}: {r['stage']} success={r.get('success_rate')} {r.get('reason', '')[:120]}"
-                  for r in results if r]
+        lines += [
+            f"{r['id']}: {r['stage']} success={r.get('success_rate')} {r.get('reason', '')[:120]}" for r in results if r
+        ]
         report = "\n".join(lines)
     console.print(report, highlight=False, markup=False)
 

@@ -131,8 +131,10 @@ class LLMSettings(BaseModel):
         """
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {
-            "model": env.get(ENV_MODEL), "api_base": env.get(ENV_API_BASE),
-            "api_key_env": env.get(ENV_API_KEY_ENV), "spend_cap_usd": env.get(ENV_SPEND_CAP) or None,
+            "model": env.get(ENV_MODEL),
+            "api_base": env.get(ENV_API_BASE),
+            "api_key_env": env.get(ENV_API_KEY_ENV),
+            "spend_cap_usd": env.get(ENV_SPEND_CAP) or None,
         }
         values.update({k: v for k, v in flags.items() if v is not None})
         try:
@@ -304,8 +306,16 @@ def require_llm(settings: LLMSettings, environ: Mapping[str, str] | None = None)
 
 def prompt_key(settings: LLMSettings, messages: Sequence[Mapping[str, str]]) -> str:
     """Hash of everything that decides a reply: model, messages, temperature, max_tokens."""
-    blob = json.dumps({"model": settings.model, "messages": list(messages), "temperature": settings.temperature,
-                       "max_tokens": settings.max_tokens}, sort_keys=True, ensure_ascii=False)
+    blob = json.dumps(
+        {
+            "model": settings.model,
+            "messages": list(messages),
+            "temperature": settings.temperature,
+            "max_tokens": settings.max_tokens,
+        },
+        sort_keys=True,
+        ensure_ascii=False,
+    )
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:20]
 
 
@@ -350,8 +360,9 @@ class LLMClient:
         if s.input_cost_per_token is not None or s.output_cost_per_token is not None:
             return s.input_cost_per_token or 0.0, s.output_cost_per_token or 0.0, True
         try:
-            prompt_cost, reply_cost = _litellm().cost_per_token(model=s.model, prompt_tokens=1_000_000,
-                                                                completion_tokens=1_000_000)
+            prompt_cost, reply_cost = _litellm().cost_per_token(
+                model=s.model, prompt_tokens=1_000_000, completion_tokens=1_000_000
+            )
             return prompt_cost / 1e6, reply_cost / 1e6, True
         except Exception:  # litellm raises for models missing from its price table
             return 0.0, 0.0, False
@@ -367,7 +378,8 @@ class LLMClient:
             if cap is not None and self.spent_usd + self._reserved + estimate > cap:
                 raise SpendCapReached(
                     f"spend cap of ${cap:.2f} reached: ${self.spent_usd:.4f} spent, the next request could cost "
-                    f"up to ${estimate:.4f}; stopping before sending it (raise the cap and resume to go on)")
+                    f"up to ${estimate:.4f}; stopping before sending it (raise the cap and resume to go on)"
+                )
             self._reserved += estimate
 
     # ---- the public call ---------------------------------------------------------------
@@ -385,8 +397,15 @@ class LLMClient:
         msgs = [{"role": str(m["role"]), "content": str(m["content"])} for m in messages]
         key = prompt_key(self.settings, msgs)
         if self.store is not None:
-            self.store.save_prompt(key, msgs, {"model": self.settings.model, "temperature": self.settings.temperature,
-                                              "max_tokens": self.settings.max_tokens})
+            self.store.save_prompt(
+                key,
+                msgs,
+                {
+                    "model": self.settings.model,
+                    "temperature": self.settings.temperature,
+                    "max_tokens": self.settings.max_tokens,
+                },
+            )
         results: dict[int, Completion] = {}
         todo: list[int] = []
         for i in range(n):
@@ -417,8 +436,12 @@ class LLMClient:
                         fatal = fatal or exc
                 for fut in pending:
                     i = futures[fut]
-                    results[i] = Completion(key=key, sample=i, model=s.model or "",
-                                            error=f"no reply within the batch deadline of {deadline:.0f} s")
+                    results[i] = Completion(
+                        key=key,
+                        sample=i,
+                        model=s.model or "",
+                        error=f"no reply within the batch deadline of {deadline:.0f} s",
+                    )
             finally:
                 pool.shutdown(wait=False, cancel_futures=True)
         got = [results[i] for i in sorted(results)]
@@ -436,7 +459,9 @@ class LLMClient:
         s = self.settings
         in_price, out_price, known = self._prices()
         prompt_chars = sum(len(m["content"]) for m in msgs)
-        estimate = in_price * (_estimate_tokens("x" * prompt_chars) + 4 * len(msgs)) + out_price * (s.max_tokens or 4096)
+        estimate = in_price * (_estimate_tokens("x" * prompt_chars) + 4 * len(msgs)) + out_price * (
+            s.max_tokens or 4096
+        )
         last_error = "no attempt made"
         retries = 0
         for attempt in range(1, s.max_retries + 2):
@@ -449,9 +474,20 @@ class LLMClient:
                 with self._lock:
                     self._reserved -= estimate
                 last_error = str(exc)
-                self._record(CallRecord(t=time.time(), key=key, sample=sample, attempt=attempt, model=s.model or "",
-                                        ok=False, status=exc.status, error=last_error, retryable=exc.retryable,
-                                        latency_s=latency))
+                self._record(
+                    CallRecord(
+                        t=time.time(),
+                        key=key,
+                        sample=sample,
+                        attempt=attempt,
+                        model=s.model or "",
+                        ok=False,
+                        status=exc.status,
+                        error=last_error,
+                        retryable=exc.retryable,
+                        latency_s=latency,
+                    )
+                )
                 if not exc.retryable:
                     raise LLMError(f"LLM request to {s.model} failed: {last_error}") from None
                 if attempt > s.max_retries:
@@ -467,23 +503,53 @@ class LLMClient:
             text, finish, p_tok, c_tok, estimated = _parse_response(response, prompt_chars)
             cost = p_tok * in_price + c_tok * out_price
             if not known:
-                self._note(f"price of {s.model} unknown to litellm: its calls are counted as $0 and the spend cap "
-                           "cannot limit them (set input/output_cost_per_token to count them)")
+                self._note(
+                    f"price of {s.model} unknown to litellm: its calls are counted as $0 and the spend cap "
+                    "cannot limit them (set input/output_cost_per_token to count them)"
+                )
             with self._lock:
                 self._reserved -= estimate
-            rec = CallRecord(t=time.time(), key=key, sample=sample, attempt=attempt, model=s.model or "", ok=True,
-                             finish_reason=finish, prompt_tokens=p_tok, completion_tokens=c_tok, cost_usd=cost,
-                             cost_known=known, latency_s=latency)
-            completion = Completion(key=key, sample=sample, text=text, finish_reason=finish, model=s.model or "",
-                                    prompt_tokens=p_tok, completion_tokens=c_tok, tokens_estimated=estimated,
-                                    cost_usd=cost, cost_known=known, attempts=attempt, retries=retries,
-                                    latency_s=latency)
+            rec = CallRecord(
+                t=time.time(),
+                key=key,
+                sample=sample,
+                attempt=attempt,
+                model=s.model or "",
+                ok=True,
+                finish_reason=finish,
+                prompt_tokens=p_tok,
+                completion_tokens=c_tok,
+                cost_usd=cost,
+                cost_known=known,
+                latency_s=latency,
+            )
+            completion = Completion(
+                key=key,
+                sample=sample,
+                text=text,
+                finish_reason=finish,
+                model=s.model or "",
+                prompt_tokens=p_tok,
+                completion_tokens=c_tok,
+                tokens_estimated=estimated,
+                cost_usd=cost,
+                cost_known=known,
+                attempts=attempt,
+                retries=retries,
+                latency_s=latency,
+            )
             if self.store is not None:  # the reply first, then the log line: a kill between them costs nothing twice
                 self.store.save_llm_reply(key, sample, completion)
             self._record(rec)
             return completion
-        return Completion(key=key, sample=sample, model=s.model or "", attempts=s.max_retries + 1, retries=retries,
-                          error=f"{last_error} (gave up after {s.max_retries + 1} attempts)")
+        return Completion(
+            key=key,
+            sample=sample,
+            model=s.model or "",
+            attempts=s.max_retries + 1,
+            retries=retries,
+            error=f"{last_error} (gave up after {s.max_retries + 1} attempts)",
+        )
 
     def _record(self, rec: CallRecord) -> None:
         with self._lock:
@@ -503,8 +569,14 @@ class LLMClient:
         """One HTTP attempt through litellm; failures become _Failure(retryable or not)."""
         s = self.settings
         litellm = _litellm()
-        kwargs: dict[str, Any] = {"model": s.model, "messages": msgs, "timeout": s.timeout_s,
-                                  "temperature": s.temperature, "num_retries": 0, "max_retries": 0}
+        kwargs: dict[str, Any] = {
+            "model": s.model,
+            "messages": msgs,
+            "timeout": s.timeout_s,
+            "temperature": s.temperature,
+            "num_retries": 0,
+            "max_retries": 0,
+        }
         if s.max_tokens is not None:
             kwargs["max_tokens"] = s.max_tokens
         if s.api_base:
@@ -536,9 +608,17 @@ def _classify(exc: Exception, timeout_s: float) -> _Failure:
             retry_after = None
     if name in {"Timeout", "APITimeoutError"} or "timed out" in message.lower() or "timeout" in name.lower():
         return _Failure(f"timed out after {timeout_s:g} s", True, status, None)
-    if name in {"APIConnectionError", "ServiceUnavailableError", "InternalServerError", "BadGatewayError",
-                "RateLimitError", "APIError"} and (status is None or status in RETRYABLE_STATUS or status >= 500):
-        label = {429: "rate limited (429)"}.get(status or 0, f"server error {status}" if status else "connection failed")
+    if name in {
+        "APIConnectionError",
+        "ServiceUnavailableError",
+        "InternalServerError",
+        "BadGatewayError",
+        "RateLimitError",
+        "APIError",
+    } and (status is None or status in RETRYABLE_STATUS or status >= 500):
+        label = {429: "rate limited (429)"}.get(
+            status or 0, f"server error {status}" if status else "connection failed"
+        )
         return _Failure(f"{label}: {message}", True, status, retry_after)
     if status is not None and status in RETRYABLE_STATUS:
         return _Failure(f"HTTP {status}: {message}", True, status, retry_after)

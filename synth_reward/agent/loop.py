@@ -150,8 +150,13 @@ def _noop(event: str, data: dict[str, Any]) -> None:
     pass
 
 
-def settings_for(instruction: str, model: str | None = None, api_base: str | None = None,
-                 spend_cap_usd: float | None = None, **fields: Any) -> tuple[RunSettings, LLMSettings | None, str]:
+def settings_for(
+    instruction: str,
+    model: str | None = None,
+    api_base: str | None = None,
+    spend_cap_usd: float | None = None,
+    **fields: Any,
+) -> tuple[RunSettings, LLMSettings | None, str]:
     """Resolve which designer a new run uses. Returns (settings, llm settings or None, a one-line note).
 
     No model configured: the offline template designer, said in one line. A model given
@@ -160,8 +165,11 @@ def settings_for(instruction: str, model: str | None = None, api_base: str | Non
     llm = LLMSettings.from_env(model=model, api_base=api_base, spend_cap_usd=spend_cap_usd)
     ok, reason = llm_available(llm)
     if ok:
-        return RunSettings(instruction=instruction, designer="llm", llm=llm.public(), **fields), llm, \
-            f"designer: LLM {llm.model}" + (f" at {llm.api_base}" if llm.api_base else "")
+        return (
+            RunSettings(instruction=instruction, designer="llm", llm=llm.public(), **fields),
+            llm,
+            f"designer: LLM {llm.model}" + (f" at {llm.api_base}" if llm.api_base else ""),
+        )
     if model is not None:
         raise UsageError(f"cannot use model {model!r}: {reason}")
     note = f"{reason}; using the {OFFLINE_LABEL}"
@@ -171,8 +179,14 @@ def settings_for(instruction: str, model: str | None = None, api_base: str | Non
 class Loop:
     """Runs (or resumes) one run folder to the end. `on_event` feeds the live view."""
 
-    def __init__(self, store: RunStore, settings: RunSettings, llm: LLMSettings | None = None,
-                 on_event: Event = _noop, resolved: ResolvedTask | None = None) -> None:
+    def __init__(
+        self,
+        store: RunStore,
+        settings: RunSettings,
+        llm: LLMSettings | None = None,
+        on_event: Event = _noop,
+        resolved: ResolvedTask | None = None,
+    ) -> None:
         self.store, self.settings, self.on_event = store, settings, on_event
         self._prepared = resolved
         self.client: LLMClient | None = None
@@ -235,15 +249,19 @@ class Loop:
 
             verdict = vet_success(resolved.success_code or "", resolved.morphology)
             if not verdict.accepted:
-                raise UsageError(f"success file {resolved.success_file} was rejected at stage {verdict.stage}: "
-                                 f"{_one_line(verdict.reason)}")
+                raise UsageError(
+                    f"success file {resolved.success_file} was rejected at stage {verdict.stage}: "
+                    f"{_one_line(verdict.reason)}"
+                )
             resolved = resolved.with_success(verdict.code, "file")
         elif resolved.success_source == "to_write" and settings.designer != "llm":
             from synth_reward.agent.offline import understood
 
-            raise UsageError(f"the {OFFLINE_LABEL} cannot write a success check for {resolved.instruction!r}; "
-                             f"pass one with --success FILE, configure an LLM (--model), or ask for one of: "
-                             f"{understood()}")
+            raise UsageError(
+                f"the {OFFLINE_LABEL} cannot write a success check for {resolved.instruction!r}; "
+                f"pass one with --success FILE, configure an LLM (--model), or ask for one of: "
+                f"{understood()}"
+            )
         return resolved
 
     def _resolve(self) -> ResolvedTask:
@@ -257,8 +275,12 @@ class Loop:
         elif resolved.success_code is not None:
             store.write_text("success.py", resolved.success_code)
         task = resolved.to_task()
-        store.write_text("task_suite.yaml", yaml.safe_dump(
-            {"name": "run", "tasks": [task.model_dump(mode="json", exclude_defaults=True)]}, sort_keys=False))
+        store.write_text(
+            "task_suite.yaml",
+            yaml.safe_dump(
+                {"name": "run", "tasks": [task.model_dump(mode="json", exclude_defaults=True)]}, sort_keys=False
+            ),
+        )
         store.write_json("task.json", resolved)  # the stage's commit record: written last
         store.log("task", task_id=resolved.task_id, free_form=resolved.free_form)
         return resolved
@@ -281,8 +303,10 @@ class Loop:
                 break
             reasons.append(verdict.feedback())
         if code is None:
-            raise SynthRewardError("the designer wrote no acceptable success check in 3 tries: "
-                                   + " | ".join(r.splitlines()[0] for r in reasons))
+            raise SynthRewardError(
+                "the designer wrote no acceptable success check in 3 tries: "
+                + " | ".join(r.splitlines()[0] for r in reasons)
+            )
         self.store.write_text("success.py", code)
         self._emit("success_check", code=code)
         return resolved.with_success(code, resolved.success_source)
@@ -311,9 +335,13 @@ class Loop:
             analysis = self._analysis(best) if best else None
             fb = {"code": best_code, "analysis": analysis} if best_code else None
             return [c.code for c in self.offline.propose(resolved, k, feedback=fb, iteration=iteration)]
-        messages = designer_messages(resolved, best=Best(candidate=best.id, code=best_code) if best and best_code else None,
-                                     feedback=feedback, iteration=iteration,
-                                     state_description=describe_state(resolved.morphology))
+        messages = designer_messages(
+            resolved,
+            best=Best(candidate=best.id, code=best_code) if best and best_code else None,
+            feedback=feedback,
+            iteration=iteration,
+            state_description=describe_state(resolved.morphology),
+        )
         replies = self.client.complete(messages, n=k)
         return [r.text if r.ok else f"# the LLM call failed: {r.error}\n" for r in replies]
 
@@ -324,8 +352,7 @@ class Loop:
             from synth_reward.sandbox import vet_reward
 
             self._emit("stage", id=cand.id, stage="vetting")
-            v = vet_reward(cand.code("reply.txt") or "", self._resolved.morphology,
-                           num_envs=self._num_envs)
+            v = vet_reward(cand.code("reply.txt") or "", self._resolved.morphology, num_envs=self._num_envs)
             if v.accepted:
                 cand.write_code(v.code, "reward.py")
             cand.write("verdict", v)  # the verdict is the stage's commit record: written last
@@ -343,31 +370,55 @@ class Loop:
                 cand.write("review", r)
                 review = r.model_dump(mode="json")
             if not review["accepted"]:
-                return CandidateResult(**base, stage="review_objected", components=components,
-                                       reason="; ".join(review["objections"]))
+                return CandidateResult(
+                    **base, stage="review_objected", components=components, reason="; ".join(review["objections"])
+                )
         train = self._train(cand)
         if train.get("status") != "completed":
-            return CandidateResult(**base, stage="train_failed", components=components,
-                                   reason=_one_line(train.get("reason") or "training failed"))
+            return CandidateResult(
+                **base,
+                stage="train_failed",
+                components=components,
+                reason=_one_line(train.get("reason") or "training failed"),
+            )
         if self._analyze(cand) is None:
             error = cand.read("analyze_error_train") or {}
-            return CandidateResult(**base, stage="analyze_failed", components=components,
-                                   reason=_one_line(error.get("reason", "evaluation failed")))
+            return CandidateResult(
+                **base,
+                stage="analyze_failed",
+                components=components,
+                reason=_one_line(error.get("reason", "evaluation failed")),
+            )
         rate, progress = _eval_scores(cand.file("train"))
-        return CandidateResult(**base, stage="analyzed", components=components, success_rate=rate,
-                               progress=progress, env_steps=train.get("env_steps"),
-                               train_seconds=train.get("wall_seconds"))
+        return CandidateResult(
+            **base,
+            stage="analyzed",
+            components=components,
+            success_rate=rate,
+            progress=progress,
+            env_steps=train.get("env_steps"),
+            train_seconds=train.get("wall_seconds"),
+        )
 
     # ---- training and analysis in isolated processes -----------------------------------------
-    def _train(self, cand: CandidateStore, *, out: str = "train", seed: int | None = None,
-               steps: int | None = None, reward: bool = True, vetted: bool = True) -> dict[str, Any]:
+    def _train(
+        self,
+        cand: CandidateStore,
+        *,
+        out: str = "train",
+        seed: int | None = None,
+        steps: int | None = None,
+        reward: bool = True,
+        vetted: bool = True,
+    ) -> dict[str, Any]:
         """`synth-reward train` on the candidate's reward in an isolated process; its result.json."""
         folder = cand.file(out)
         done = _read_json(folder / "result.json")
         if done is not None and done.get("status") in ("completed", "failed"):
             return done
-        argv = self._train_argv(folder, cand.file("reward.py") if reward else None, seed=seed, steps=steps,
-                                vetted=vetted)
+        argv = self._train_argv(
+            folder, cand.file("reward.py") if reward else None, seed=seed, steps=steps, vetted=vetted
+        )
         self._emit("stage", id=cand.id, stage=f"training ({out})", folder=str(folder))
         code, log = self._isolated(argv, cand.file(""), f"{out}.log", watch=folder)
         result = _read_json(folder / "result.json")
@@ -376,12 +427,29 @@ class Loop:
             _write_json(folder / "result.json", result)  # a failure is a result too: resume does not repeat it
         return result
 
-    def _train_argv(self, folder: Path, reward: Path | None, *, seed: int | None = None,
-                    steps: int | None = None, vetted: bool = True) -> list[str]:
+    def _train_argv(
+        self,
+        folder: Path,
+        reward: Path | None,
+        *,
+        seed: int | None = None,
+        steps: int | None = None,
+        vetted: bool = True,
+    ) -> list[str]:
         """The `synth-reward train` command line; it resumes a training that a kill cut short."""
         s = self.settings
-        argv = [sys.executable, "-m", "synth_reward.cli", "train", "--task", self._resolved.task_id,
-                "--out", str(folder), "--seed", str(s.seed if seed is None else seed)]
+        argv = [
+            sys.executable,
+            "-m",
+            "synth_reward.cli",
+            "train",
+            "--task",
+            self._resolved.task_id,
+            "--out",
+            str(folder),
+            "--seed",
+            str(s.seed if seed is None else seed),
+        ]
         if reward is not None:
             argv += ["--reward", str(reward)]
             if vetted:
@@ -399,8 +467,15 @@ class Loop:
         saved = _read_json(folder / "analysis.json")
         if saved is not None or cand.has(f"analyze_error_{out}"):
             return saved
-        argv = [sys.executable, "-m", "synth_reward.cli", "analyze", str(folder),
-                "--episodes", str(self.settings.eval_episodes)]
+        argv = [
+            sys.executable,
+            "-m",
+            "synth_reward.cli",
+            "analyze",
+            str(folder),
+            "--episodes",
+            str(self.settings.eval_episodes),
+        ]
         self._emit("stage", id=cand.id, stage="analyzing")
         code, log = self._isolated(argv, cand.file(""), f"analyze_{out}.log")
         saved = _read_json(folder / "analysis.json")
@@ -459,15 +534,18 @@ class Loop:
         mine = [r for r in self.results.values() if r.iteration == iteration]
         fb = Feedback(
             rejections=[Note(candidate=r.id, reason=r.reason) for r in mine if r.stage == "rejected"],
-            training_errors=[Note(candidate=r.id, reason=r.reason) for r in mine
-                             if r.stage in ("train_failed", "analyze_failed")],
+            training_errors=[
+                Note(candidate=r.id, reason=r.reason) for r in mine if r.stage in ("train_failed", "analyze_failed")
+            ],
             review_objections=[f"{r.id}: {r.reason}" for r in mine if r.stage == "review_objected"],
         )
         if best is not None:
             fb.success_rate = best.success_rate
-            fb.result = (f"Best so far: {best.id}, success rate {best.success_rate:.0%} over "
-                         f"{self.settings.eval_episodes} evaluation episodes "
-                         f"(mean successful-step fraction {best.progress or 0:.2f}).")
+            fb.result = (
+                f"Best so far: {best.id}, success rate {best.success_rate:.0%} over "
+                f"{self.settings.eval_episodes} evaluation episodes "
+                f"(mean successful-step fraction {best.progress or 0:.2f})."
+            )
             fb.reflection, fb.failure_analysis = _split_analysis(self._cand(best).file("train") / "analysis.txt")
         return fb
 
@@ -476,16 +554,17 @@ class Loop:
         if best is None:
             return self._summary("finished", "no candidate trained successfully; see the candidates' reasons", None)
         code = self._code(best) or ""
-        header = (f'"""Reward for: {self._resolved.instruction}\n\nsynth-reward run {self.store.run_id}, candidate '
-                  f'{best.id} ({self.settings.designer} designer), success rate {best.success_rate:.0%} on '
-                  f'{self.settings.eval_episodes} evaluation episodes of task {self._resolved.task_id}.\n'
-                  f'Contract: compute_reward(state, action) -> (reward (N,), {{name: (N,)}}).\n"""\n\n')
+        header = (
+            f'"""Reward for: {self._resolved.instruction}\n\nsynth-reward run {self.store.run_id}, candidate '
+            f"{best.id} ({self.settings.designer} designer), success rate {best.success_rate:.0%} on "
+            f"{self.settings.eval_episodes} evaluation episodes of task {self._resolved.task_id}.\n"
+            f'Contract: compute_reward(state, action) -> (reward (N,), {{name: (N,)}}).\n"""\n\n'
+        )
         self.store.write_text("best_reward.py", header + code.strip() + "\n")
         final = self._final(best) if self.settings.final_seeds > 0 else None
         message = f"best {best.id}: success rate {best.success_rate:.0%}"
         if final is not None:
-            message += (f"; retrained on {len(final.seeds)} seeds: {final.success_mean:.0%} "
-                        f"± {final.success_std:.0%}")
+            message += f"; retrained on {len(final.seeds)} seeds: {final.success_mean:.0%} ± {final.success_std:.0%}"
         return self._summary("finished", message, best, final)
 
     def _final(self, best: CandidateResult) -> FinalResult:
@@ -501,12 +580,15 @@ class Loop:
             rates = []
             for seed in seeds:
                 self._emit("final", seed=seed)
-                if self._train(final, out=f"seed_{seed}", seed=seed, steps=self._final_steps).get(
-                        "status") == "completed":
+                if (
+                    self._train(final, out=f"seed_{seed}", seed=seed, steps=self._final_steps).get("status")
+                    == "completed"
+                ):
                     self._analyze(final, out=f"seed_{seed}")
                 rates.append(_eval_scores(final.file(f"seed_{seed}"))[0] or 0.0)
-            result = FinalResult(seeds=seeds, success_rates=rates, success_mean=sum(rates) / len(rates),
-                                 success_std=_std(rates))
+            result = FinalResult(
+                seeds=seeds, success_rates=rates, success_mean=sum(rates) / len(rates), success_std=_std(rates)
+            )
             if s.human_normalized and self._resolved.to_task().human_reward is not None:
                 result = self._human_normalized(final, result, self._final_steps)
             final.write("final", result)  # the numbers are final before any video is rendered
@@ -522,8 +604,18 @@ class Loop:
         Returns the videos, and why there are none when there are none (the run goes on without them).
         """
         folder = cand.file(f"video_{out}")
-        argv = [sys.executable, "-m", "synth_reward.cli", "eval", str(cand.file(out)), "--episodes", "2", "--video",
-                "--out", str(folder)]
+        argv = [
+            sys.executable,
+            "-m",
+            "synth_reward.cli",
+            "eval",
+            str(cand.file(out)),
+            "--episodes",
+            "2",
+            "--video",
+            "--out",
+            str(folder),
+        ]
         self._emit("stage", id="final", stage="rendering videos")
         code, log = self._isolated(argv, cand.file(""), f"video_{out}.log")
         videos = sorted(str(p.relative_to(self.store.path)) for p in folder.rglob("*.mp4"))
@@ -557,19 +649,28 @@ class Loop:
             result.human_normalized_score = (m - sp) / abs(h - sp)  # type: ignore[operator]
         return result
 
-    def _summary(self, status: str, message: str, best: CandidateResult | None,
-                 final: FinalResult | None = None) -> RunSummary:
+    def _summary(
+        self, status: str, message: str, best: CandidateResult | None, final: FinalResult | None = None
+    ) -> RunSummary:
         usage = self.client.usage if self.client else None
         return RunSummary(
-            run_id=self.store.run_id, run_dir=str(self.store.path),
-            task_id=self._resolved.task_id if self.resolved else "", instruction=self.settings.instruction,
+            run_id=self.store.run_id,
+            run_dir=str(self.store.path),
+            task_id=self._resolved.task_id if self.resolved else "",
+            instruction=self.settings.instruction,
             designer=f"LLM {self.settings.llm.get('model')}" if self.settings.designer == "llm" else OFFLINE_LABEL,
-            status=status, message=message, candidates=list(self.results.values()),
-            best=best.id if best else None, best_success_rate=best.success_rate if best else None,
-            best_reward_file=str(self.store.path / "best_reward.py") if best else None, final=final,
-            llm_cost_usd=usage.cost_usd if usage else 0.0, llm_calls=usage.requests if usage else 0,
+            status=status,
+            message=message,
+            candidates=list(self.results.values()),
+            best=best.id if best else None,
+            best_success_rate=best.success_rate if best else None,
+            best_reward_file=str(self.store.path / "best_reward.py") if best else None,
+            final=final,
+            llm_cost_usd=usage.cost_usd if usage else 0.0,
+            llm_calls=usage.requests if usage else 0,
             llm_tokens=(usage.prompt_tokens + usage.completion_tokens) if usage else 0,
-            wall_seconds=time.monotonic() - self.start)
+            wall_seconds=time.monotonic() - self.start,
+        )
 
     # ---- small helpers -----------------------------------------------------------------------
     @property
@@ -619,8 +720,10 @@ def _sparse_reward_code(resolved: ResolvedTask) -> str:
         parts.append(inspect.getsource(fn).replace("@check\n", ""))
         check = "\n\n".join(parts).replace("_upright(", "upright_z(").replace("_forward_speed(", "forward_speed(")
         name = fn.__name__
-    return ("import math\n\nimport torch\n\n\n" + check.strip() + "\n\n\ndef compute_reward(state, action):\n"
-            f"    hit = {name}(state).to(state.body_pos.dtype)\n    return hit, {{\"success\": hit}}\n")
+    return (
+        "import math\n\nimport torch\n\n\n" + check.strip() + "\n\n\ndef compute_reward(state, action):\n"
+        f'    hit = {name}(state).to(state.body_pos.dtype)\n    return hit, {{"success": hit}}\n'
+    )
 
 
 def _stop(proc: subprocess.Popen, grace_s: float) -> None:
@@ -726,11 +829,17 @@ def _split_analysis(path: Path) -> tuple[str | None, str | None]:
 
 def render_report(summary: RunSummary, resolved: ResolvedTask | None) -> str:
     """report.md: what was asked, what was tried, what won, and how well it did."""
-    lines = [f"# synth-reward run {summary.run_id}", "",
-             f"- instruction: {summary.instruction}", f"- task: {summary.task_id}",
-             f"- designer: {summary.designer}", f"- status: {summary.status} ({summary.message})",
-             f"- wall time: {summary.wall_seconds / 60:.1f} min",
-             f"- LLM: {summary.llm_calls} requests, {summary.llm_tokens:,} tokens, ${summary.llm_cost_usd:.4f}", ""]
+    lines = [
+        f"# synth-reward run {summary.run_id}",
+        "",
+        f"- instruction: {summary.instruction}",
+        f"- task: {summary.task_id}",
+        f"- designer: {summary.designer}",
+        f"- status: {summary.status} ({summary.message})",
+        f"- wall time: {summary.wall_seconds / 60:.1f} min",
+        f"- LLM: {summary.llm_calls} requests, {summary.llm_tokens:,} tokens, ${summary.llm_cost_usd:.4f}",
+        "",
+    ]
     if resolved is not None:
         lines += ["## Success check (frozen for the run)", "", resolved.success_text, ""]
     lines += ["## Candidates", "", "| candidate | stage | success | progress | note |", "|---|---|---|---|---|"]
@@ -741,17 +850,22 @@ def render_report(summary: RunSummary, resolved: ResolvedTask | None) -> str:
         lines.append(f"| {c.id}{mark} | {c.stage} | {rate} | {prog} | {c.reason[:160].replace('|', '/')} |")
     if summary.final is not None:
         f = summary.final
-        lines += ["", "## Final evaluation (best reward retrained on fresh seeds)", "",
-                  f"- seeds {f.seeds}: success rates {[round(r, 3) for r in f.success_rates]}",
-                  f"- success rate {f.success_mean:.0%} ± {f.success_std:.0%} (mean ± std over seeds)"]
+        lines += [
+            "",
+            "## Final evaluation (best reward retrained on fresh seeds)",
+            "",
+            f"- seeds {f.seeds}: success rates {[round(r, 3) for r in f.success_rates]}",
+            f"- success rate {f.success_mean:.0%} ± {f.success_std:.0%} (mean ± std over seeds)",
+        ]
         if f.human_normalized_score is not None:
-            lines.append(f"- human normalized score {f.human_normalized_score:.2f} "
-                         f"(returns: method {f.method_return:.1f}, human {f.human_return:.1f}, "
-                         f"sparse {f.sparse_return:.1f})")
+            lines.append(
+                f"- human normalized score {f.human_normalized_score:.2f} "
+                f"(returns: method {f.method_return:.1f}, human {f.human_return:.1f}, "
+                f"sparse {f.sparse_return:.1f})"
+            )
         lines += [f"- video: {v}" for v in f.videos]
         if f.video_error:
             lines.append(f"- video: none; {f.video_error}")
     if summary.best_reward_file:
         lines += ["", f"The winning reward: `{summary.best_reward_file}`."]
     return "\n".join(lines) + "\n"
-

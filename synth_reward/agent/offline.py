@@ -95,8 +95,19 @@ def effort_penalty(action: torch.Tensor, temperature: float) -> torch.Tensor:
 
 
 PRIMITIVES: dict[str, Callable[..., torch.Tensor]] = {
-    f.__name__: f for f in (height_target, height_above, body_to_floor, upright, velocity_target, speed_at_least,
-                            at_least, at_most, posture_target, effort_penalty)
+    f.__name__: f
+    for f in (
+        height_target,
+        height_above,
+        body_to_floor,
+        upright,
+        velocity_target,
+        speed_at_least,
+        at_least,
+        at_most,
+        posture_target,
+        effort_penalty,
+    )
 }
 
 
@@ -104,8 +115,12 @@ PRIMITIVES: dict[str, Callable[..., torch.Tensor]] = {
 def ant_foot_heights(state: Any) -> torch.Tensor:
     """(N, 4) m: height of each ant foot tip above the floor (tips at (+-0.4, +-0.4, 0) in each lower leg's frame)."""
     heights = []
-    for name, sx, sy in (("left_ankle", 1.0, 1.0), ("right_ankle", -1.0, 1.0), ("third_ankle", -1.0, -1.0),
-                         ("fourth_ankle", 1.0, -1.0)):
+    for name, sx, sy in (
+        ("left_ankle", 1.0, 1.0),
+        ("right_ankle", -1.0, 1.0),
+        ("third_ankle", -1.0, -1.0),
+        ("fourth_ankle", 1.0, -1.0),
+    ):
         leg = state.body(name)
         heights.append(leg.height + 0.4 * (sx * leg.rot[:, 2, 0] + sy * leg.rot[:, 2, 1]))
     return torch.stack(heights, dim=1)
@@ -186,23 +201,51 @@ _FEET_APART = 'torch.norm(state.body("left_foot").pos - state.body("right_foot")
 
 
 def _effort(temperature: float = 0.1, weight: float = -0.1) -> Term:
-    return Term(name="action_cost", primitive="effort_penalty", quantity="action", weight=weight,
-                temperature=temperature, why="discourage needless force")
+    return Term(
+        name="action_cost",
+        primitive="effort_penalty",
+        quantity="action",
+        weight=weight,
+        temperature=temperature,
+        why="discourage needless force",
+    )
 
 
 def _still(weight: float = 0.2, temperature: float = 1.0) -> Term:
-    return Term(name="stillness", primitive="velocity_target", quantity=_COM_SPEED, args=(0.0,), weight=weight,
-                temperature=temperature, why="a posture is held, not passed through")
+    return Term(
+        name="stillness",
+        primitive="velocity_target",
+        quantity=_COM_SPEED,
+        args=(0.0,),
+        weight=weight,
+        temperature=temperature,
+        why="a posture is held, not passed through",
+    )
 
 
 def _upright(weight: float = 1.0, temperature: float = 0.05, condition: str | None = "torso_upright") -> Term:
-    return Term(name="torso_upright", primitive="upright", quantity=_UP, weight=weight, temperature=temperature,
-                condition=condition, why="keep the torso vertical")
+    return Term(
+        name="torso_upright",
+        primitive="upright",
+        quantity=_UP,
+        weight=weight,
+        temperature=temperature,
+        condition=condition,
+        why="keep the torso vertical",
+    )
 
 
 def _forward(name: str, quantity: str, minimum: float, temperature: float, weight: float = 2.0) -> Term:
-    return Term(name=name, primitive="speed_at_least", quantity=quantity, args=(minimum,), weight=weight,
-                temperature=temperature, condition="speed", why="move at least this fast in the asked direction")
+    return Term(
+        name=name,
+        primitive="speed_at_least",
+        quantity=quantity,
+        args=(minimum,),
+        weight=weight,
+        temperature=temperature,
+        condition="speed",
+        why="move at least this fast in the asked direction",
+    )
 
 
 def _flip(direction: str) -> tuple[Term, ...]:
@@ -210,139 +253,438 @@ def _flip(direction: str) -> tuple[Term, ...]:
     angle = f"torch.abs({_PITCH})" if direction == "any" else f"{sign}{_PITCH}"
     rate = f"torch.abs({_PITCH_V})" if direction == "any" else f"{sign}{_PITCH_V}"
     return (
-        Term(name="rotation", primitive="at_least", quantity=angle, args=(2 * math.pi + 0.3,), weight=2.0,
-             temperature=10.0, condition="full_turn", why="pitch a full turn (2 pi rad) the asked way"),
-        Term(name="pitch_rate", primitive="speed_at_least", quantity=rate, args=(6.0,), weight=1.0, temperature=9.0,
-             why="spin fast enough to finish the turn in the air"),
-        Term(name="jump_height", primitive="height_above", quantity=_h("torso"), args=(1.2,), weight=0.5,
-             temperature=0.1, why="leave the ground to have room to turn"),
+        Term(
+            name="rotation",
+            primitive="at_least",
+            quantity=angle,
+            args=(2 * math.pi + 0.3,),
+            weight=2.0,
+            temperature=10.0,
+            condition="full_turn",
+            why="pitch a full turn (2 pi rad) the asked way",
+        ),
+        Term(
+            name="pitch_rate",
+            primitive="speed_at_least",
+            quantity=rate,
+            args=(6.0,),
+            weight=1.0,
+            temperature=9.0,
+            why="spin fast enough to finish the turn in the air",
+        ),
+        Term(
+            name="jump_height",
+            primitive="height_above",
+            quantity=_h("torso"),
+            args=(1.2,),
+            weight=0.5,
+            temperature=0.1,
+            why="leave the ground to have room to turn",
+        ),
         _effort(0.5, -0.05),
     )
 
 
-TEMPLATES: dict[str, Template] = {t.check: t for t in (
-    Template(check="humanoid_kneel", terms=(
-        Term(name="knees_down", primitive="body_to_floor", quantity=f"torch.maximum({_h('left_shin')}, {_h('right_shin')})",
-             args=(0.1,), weight=2.0, temperature=0.05, condition="knees_on_floor", why="both knees on the floor"),
-        _upright(),
-        Term(name="pelvis_height", primitive="height_target", quantity=_h("pelvis"), args=(0.5,), weight=1.0,
-             temperature=0.05, condition="pelvis_high", why="hips above the knees, not sitting back on the heels"),
-        Term(name="knee_bend", primitive="posture_target", quantity=_stack("left_knee", "right_knee"),
-             args=((-1.57, -1.57),), weight=0.5, temperature=0.5, why="shins flat behind the thighs"),
-        _still(), _effort(),
-    )),
-    Template(check="humanoid_sit", terms=(
-        Term(name="pelvis_down", primitive="body_to_floor", quantity=_h("pelvis"), args=(0.2,), weight=2.0,
-             temperature=0.05, condition="pelvis_low", why="seat on the floor"),
-        _upright(weight=1.0, temperature=0.1),
-        Term(name="torso_height", primitive="height_above", quantity=_h("torso"), args=(0.45,), weight=1.0,
-             temperature=0.02, condition="torso_high", why="sitting up, not lying"),
-        Term(name="hip_bend", primitive="posture_target", quantity=_stack("left_hip_y", "right_hip_y"),
-             args=((-1.57, -1.57),), weight=0.3, temperature=1.0, why="legs forward, as when sitting"),
-        _still(), _effort(),
-    )),
-    Template(check="humanoid_lie_back", terms=(
-        Term(name="body_down", primitive="body_to_floor", quantity=f"torch.maximum({_h('torso')}, {_h('pelvis')})",
-             args=(0.25,), weight=2.0, temperature=0.1, condition="low", why="torso and pelvis on the floor"),
-        Term(name="chest_up", primitive="upright", quantity='state.body("torso").forward[:, 2]', weight=1.5,
-             temperature=0.2, condition="chest_up", why="facing the sky: the torso's forward axis points up"),
-        _still(weight=0.3), _effort(),
-    )),
-    Template(check="humanoid_one_leg", terms=(
-        Term(name="foot_raised", primitive="height_above",
-             quantity=f"torch.maximum({_h('left_foot')}, {_h('right_foot')})", args=(0.3,), weight=1.5,
-             temperature=0.02, condition="foot_raised", why="one foot well off the floor"),
-        Term(name="foot_planted", primitive="body_to_floor",
-             quantity=f"torch.minimum({_h('left_foot')}, {_h('right_foot')})", args=(0.05,), weight=1.0,
-             temperature=0.01, condition="foot_planted", why="the other foot on the floor"),
-        Term(name="torso_height", primitive="height_above", quantity=_h("torso"), args=(1.1,), weight=1.0,
-             temperature=0.02, condition="torso_high", why="standing tall"),
-        _upright(), _still(), _effort(),
-    )),
-    Template(check="humanoid_arms_up", terms=(
-        Term(name="arms_raised", primitive="height_above",
-             quantity=f"torch.minimum({_h('left_lower_arm')}, {_h('right_lower_arm')}) - {_h('torso')}",
-             args=(0.25,), weight=2.0, temperature=0.02, condition="elbows_up", why="both elbows above the torso"),
-        Term(name="torso_height", primitive="height_above", quantity=_h("torso"), args=(1.1,), weight=1.0,
-             temperature=0.02, condition="torso_high", why="keep standing"),
-        _upright(weight=0.5), _still(), _effort(),
-    )),
-    Template(check="humanoid_splits", terms=(
-        Term(name="feet_apart", primitive="at_least", quantity=_FEET_APART, args=(1.3,), weight=2.0,
-             temperature=0.1, condition="feet_apart", why="feet far apart"),
-        Term(name="feet_down", primitive="body_to_floor",
-             quantity=f"torch.maximum({_h('left_foot')}, {_h('right_foot')})", args=(0.05,), weight=1.0,
-             temperature=0.01, condition="feet_on_floor", why="both feet on the floor"),
-        Term(name="pelvis_low", primitive="body_to_floor", quantity=_h("pelvis"), args=(0.5,), weight=1.0,
-             temperature=0.05, condition="pelvis_low", why="hips sink towards the floor"),
-        _effort(),
-    )),
-    Template(check="humanoid_crouch", terms=(
-        Term(name="pelvis_height", primitive="height_target", quantity=_h("pelvis"), args=(0.42,), weight=2.0,
-             temperature=0.02, condition="pelvis_mid", why="hips low, between 0.2 and 0.6 m"),
-        Term(name="feet_down", primitive="body_to_floor",
-             quantity=f"torch.maximum({_h('left_foot')}, {_h('right_foot')})", args=(0.05,), weight=1.0,
-             temperature=0.01, condition="feet_on_floor", why="both feet on the floor"),
-        Term(name="knees_up", primitive="height_above",
-             quantity=f"torch.minimum({_h('left_shin')}, {_h('right_shin')})", args=(0.25,), weight=1.0,
-             temperature=0.01, condition="knees_off_floor", why="knees stay off the floor (not kneeling)"),
-        Term(name="feet_together", primitive="at_most", quantity=_FEET_APART, args=(0.4,), weight=0.5,
-             temperature=0.05, condition="feet_close", why="feet under the body"),
-        _upright(temperature=0.1), _still(), _effort(),
-    )),
-    Template(check="ant_lie_down", terms=(
-        Term(name="torso_down", primitive="body_to_floor", quantity=_h("torso"), args=(0.33,), weight=2.0,
-             temperature=0.01, condition="torso_low", why="lower the body to the floor"),
-        _upright(temperature=0.1), _still(), _effort(0.5),
-    )),
-    Template(check="ant_raise_leg", helpers=("ant_foot_heights",), terms=(
-        Term(name="leg_raised", primitive="height_above", quantity="torch.amax(ant_foot_heights(state), dim=1)",
-             args=(0.25,), weight=2.0, temperature=0.01, condition="leg_up", why="one foot tip well off the floor"),
-        Term(name="others_down", primitive="body_to_floor",
-             quantity="torch.sort(ant_foot_heights(state), dim=1).values[:, 2]", args=(0.1,), weight=1.0,
-             temperature=0.005, condition="three_down", why="the other three feet stay down"),
-        _upright(temperature=0.1), _effort(0.5),
-    )),
-    Template(check="humanoid_walk_forward", terms=(
-        _forward("forward_speed", _COM_VX, 1.5, 0.5),
-        Term(name="torso_height", primitive="height_above", quantity=_h("torso"), args=(1.0,), weight=1.0,
-             temperature=0.02, condition="torso_high", why="stay on the feet"),
-        _upright(weight=0.5, temperature=0.1), _effort(),
-    )),
-    Template(check="humanoid_run_backward", terms=(
-        _forward("backward_speed", f"-({_COM_VX})", 1.5, 0.5),
-        Term(name="torso_height", primitive="height_above", quantity=_h("torso"), args=(1.0,), weight=1.0,
-             temperature=0.02, condition="torso_high", why="stay on the feet"),
-        _upright(weight=0.5, temperature=0.1), _effort(),
-    )),
-    Template(check="ant_forward", terms=(
-        _forward("forward_speed", 'state.body("torso").lin_vel[:, 0]', 1.5, 0.5),
-        _upright(weight=0.5, temperature=0.5), _effort(0.5),
-    )),
-    Template(check="hopper_forward", terms=(
-        _forward("forward_speed", _ROOTX_V, 1.5, 0.5),
-        Term(name="torso_height", primitive="height_above", quantity=_h("torso"), args=(0.9,), weight=1.0,
-             temperature=0.02, condition="torso_high", why="do not fall"),
-        _upright(weight=0.5, temperature=0.1), _effort(0.5, -0.05),
-    )),
-    Template(check="walker_forward", terms=(
-        _forward("forward_speed", _ROOTX_V, 1.5, 0.5),
-        Term(name="torso_height", primitive="height_above", quantity=_h("torso"), args=(1.0,), weight=1.0,
-             temperature=0.02, condition="torso_high", why="do not fall"),
-        _upright(weight=0.5, temperature=0.1), _effort(0.5, -0.05),
-    )),
-    Template(check="cheetah_forward", terms=(
-        _forward("forward_speed", _ROOTX_V, 3.0, 1.0), _upright(weight=0.3, temperature=0.5, condition=None),
-        _effort(0.5),
-    )),
-    Template(check="cheetah_backward", terms=(
-        _forward("backward_speed", f"-{_ROOTX_V}", 3.0, 1.0), _upright(weight=0.3, temperature=0.5, condition=None),
-        _effort(0.5),
-    )),
-    Template(check="front_flip", terms=_flip("front")),
-    Template(check="back_flip", terms=_flip("back")),
-    Template(check="any_flip", terms=_flip("any")),
-)}
+TEMPLATES: dict[str, Template] = {
+    t.check: t
+    for t in (
+        Template(
+            check="humanoid_kneel",
+            terms=(
+                Term(
+                    name="knees_down",
+                    primitive="body_to_floor",
+                    quantity=f"torch.maximum({_h('left_shin')}, {_h('right_shin')})",
+                    args=(0.1,),
+                    weight=2.0,
+                    temperature=0.05,
+                    condition="knees_on_floor",
+                    why="both knees on the floor",
+                ),
+                _upright(),
+                Term(
+                    name="pelvis_height",
+                    primitive="height_target",
+                    quantity=_h("pelvis"),
+                    args=(0.5,),
+                    weight=1.0,
+                    temperature=0.05,
+                    condition="pelvis_high",
+                    why="hips above the knees, not sitting back on the heels",
+                ),
+                Term(
+                    name="knee_bend",
+                    primitive="posture_target",
+                    quantity=_stack("left_knee", "right_knee"),
+                    args=((-1.57, -1.57),),
+                    weight=0.5,
+                    temperature=0.5,
+                    why="shins flat behind the thighs",
+                ),
+                _still(),
+                _effort(),
+            ),
+        ),
+        Template(
+            check="humanoid_sit",
+            terms=(
+                Term(
+                    name="pelvis_down",
+                    primitive="body_to_floor",
+                    quantity=_h("pelvis"),
+                    args=(0.2,),
+                    weight=2.0,
+                    temperature=0.05,
+                    condition="pelvis_low",
+                    why="seat on the floor",
+                ),
+                _upright(weight=1.0, temperature=0.1),
+                Term(
+                    name="torso_height",
+                    primitive="height_above",
+                    quantity=_h("torso"),
+                    args=(0.45,),
+                    weight=1.0,
+                    temperature=0.02,
+                    condition="torso_high",
+                    why="sitting up, not lying",
+                ),
+                Term(
+                    name="hip_bend",
+                    primitive="posture_target",
+                    quantity=_stack("left_hip_y", "right_hip_y"),
+                    args=((-1.57, -1.57),),
+                    weight=0.3,
+                    temperature=1.0,
+                    why="legs forward, as when sitting",
+                ),
+                _still(),
+                _effort(),
+            ),
+        ),
+        Template(
+            check="humanoid_lie_back",
+            terms=(
+                Term(
+                    name="body_down",
+                    primitive="body_to_floor",
+                    quantity=f"torch.maximum({_h('torso')}, {_h('pelvis')})",
+                    args=(0.25,),
+                    weight=2.0,
+                    temperature=0.1,
+                    condition="low",
+                    why="torso and pelvis on the floor",
+                ),
+                Term(
+                    name="chest_up",
+                    primitive="upright",
+                    quantity='state.body("torso").forward[:, 2]',
+                    weight=1.5,
+                    temperature=0.2,
+                    condition="chest_up",
+                    why="facing the sky: the torso's forward axis points up",
+                ),
+                _still(weight=0.3),
+                _effort(),
+            ),
+        ),
+        Template(
+            check="humanoid_one_leg",
+            terms=(
+                Term(
+                    name="foot_raised",
+                    primitive="height_above",
+                    quantity=f"torch.maximum({_h('left_foot')}, {_h('right_foot')})",
+                    args=(0.3,),
+                    weight=1.5,
+                    temperature=0.02,
+                    condition="foot_raised",
+                    why="one foot well off the floor",
+                ),
+                Term(
+                    name="foot_planted",
+                    primitive="body_to_floor",
+                    quantity=f"torch.minimum({_h('left_foot')}, {_h('right_foot')})",
+                    args=(0.05,),
+                    weight=1.0,
+                    temperature=0.01,
+                    condition="foot_planted",
+                    why="the other foot on the floor",
+                ),
+                Term(
+                    name="torso_height",
+                    primitive="height_above",
+                    quantity=_h("torso"),
+                    args=(1.1,),
+                    weight=1.0,
+                    temperature=0.02,
+                    condition="torso_high",
+                    why="standing tall",
+                ),
+                _upright(),
+                _still(),
+                _effort(),
+            ),
+        ),
+        Template(
+            check="humanoid_arms_up",
+            terms=(
+                Term(
+                    name="arms_raised",
+                    primitive="height_above",
+                    quantity=f"torch.minimum({_h('left_lower_arm')}, {_h('right_lower_arm')}) - {_h('torso')}",
+                    args=(0.25,),
+                    weight=2.0,
+                    temperature=0.02,
+                    condition="elbows_up",
+                    why="both elbows above the torso",
+                ),
+                Term(
+                    name="torso_height",
+                    primitive="height_above",
+                    quantity=_h("torso"),
+                    args=(1.1,),
+                    weight=1.0,
+                    temperature=0.02,
+                    condition="torso_high",
+                    why="keep standing",
+                ),
+                _upright(weight=0.5),
+                _still(),
+                _effort(),
+            ),
+        ),
+        Template(
+            check="humanoid_splits",
+            terms=(
+                Term(
+                    name="feet_apart",
+                    primitive="at_least",
+                    quantity=_FEET_APART,
+                    args=(1.3,),
+                    weight=2.0,
+                    temperature=0.1,
+                    condition="feet_apart",
+                    why="feet far apart",
+                ),
+                Term(
+                    name="feet_down",
+                    primitive="body_to_floor",
+                    quantity=f"torch.maximum({_h('left_foot')}, {_h('right_foot')})",
+                    args=(0.05,),
+                    weight=1.0,
+                    temperature=0.01,
+                    condition="feet_on_floor",
+                    why="both feet on the floor",
+                ),
+                Term(
+                    name="pelvis_low",
+                    primitive="body_to_floor",
+                    quantity=_h("pelvis"),
+                    args=(0.5,),
+                    weight=1.0,
+                    temperature=0.05,
+                    condition="pelvis_low",
+                    why="hips sink towards the floor",
+                ),
+                _effort(),
+            ),
+        ),
+        Template(
+            check="humanoid_crouch",
+            terms=(
+                Term(
+                    name="pelvis_height",
+                    primitive="height_target",
+                    quantity=_h("pelvis"),
+                    args=(0.42,),
+                    weight=2.0,
+                    temperature=0.02,
+                    condition="pelvis_mid",
+                    why="hips low, between 0.2 and 0.6 m",
+                ),
+                Term(
+                    name="feet_down",
+                    primitive="body_to_floor",
+                    quantity=f"torch.maximum({_h('left_foot')}, {_h('right_foot')})",
+                    args=(0.05,),
+                    weight=1.0,
+                    temperature=0.01,
+                    condition="feet_on_floor",
+                    why="both feet on the floor",
+                ),
+                Term(
+                    name="knees_up",
+                    primitive="height_above",
+                    quantity=f"torch.minimum({_h('left_shin')}, {_h('right_shin')})",
+                    args=(0.25,),
+                    weight=1.0,
+                    temperature=0.01,
+                    condition="knees_off_floor",
+                    why="knees stay off the floor (not kneeling)",
+                ),
+                Term(
+                    name="feet_together",
+                    primitive="at_most",
+                    quantity=_FEET_APART,
+                    args=(0.4,),
+                    weight=0.5,
+                    temperature=0.05,
+                    condition="feet_close",
+                    why="feet under the body",
+                ),
+                _upright(temperature=0.1),
+                _still(),
+                _effort(),
+            ),
+        ),
+        Template(
+            check="ant_lie_down",
+            terms=(
+                Term(
+                    name="torso_down",
+                    primitive="body_to_floor",
+                    quantity=_h("torso"),
+                    args=(0.33,),
+                    weight=2.0,
+                    temperature=0.01,
+                    condition="torso_low",
+                    why="lower the body to the floor",
+                ),
+                _upright(temperature=0.1),
+                _still(),
+                _effort(0.5),
+            ),
+        ),
+        Template(
+            check="ant_raise_leg",
+            helpers=("ant_foot_heights",),
+            terms=(
+                Term(
+                    name="leg_raised",
+                    primitive="height_above",
+                    quantity="torch.amax(ant_foot_heights(state), dim=1)",
+                    args=(0.25,),
+                    weight=2.0,
+                    temperature=0.01,
+                    condition="leg_up",
+                    why="one foot tip well off the floor",
+                ),
+                Term(
+                    name="others_down",
+                    primitive="body_to_floor",
+                    quantity="torch.sort(ant_foot_heights(state), dim=1).values[:, 2]",
+                    args=(0.1,),
+                    weight=1.0,
+                    temperature=0.005,
+                    condition="three_down",
+                    why="the other three feet stay down",
+                ),
+                _upright(temperature=0.1),
+                _effort(0.5),
+            ),
+        ),
+        Template(
+            check="humanoid_walk_forward",
+            terms=(
+                _forward("forward_speed", _COM_VX, 1.5, 0.5),
+                Term(
+                    name="torso_height",
+                    primitive="height_above",
+                    quantity=_h("torso"),
+                    args=(1.0,),
+                    weight=1.0,
+                    temperature=0.02,
+                    condition="torso_high",
+                    why="stay on the feet",
+                ),
+                _upright(weight=0.5, temperature=0.1),
+                _effort(),
+            ),
+        ),
+        Template(
+            check="humanoid_run_backward",
+            terms=(
+                _forward("backward_speed", f"-({_COM_VX})", 1.5, 0.5),
+                Term(
+                    name="torso_height",
+                    primitive="height_above",
+                    quantity=_h("torso"),
+                    args=(1.0,),
+                    weight=1.0,
+                    temperature=0.02,
+                    condition="torso_high",
+                    why="stay on the feet",
+                ),
+                _upright(weight=0.5, temperature=0.1),
+                _effort(),
+            ),
+        ),
+        Template(
+            check="ant_forward",
+            terms=(
+                _forward("forward_speed", 'state.body("torso").lin_vel[:, 0]', 1.5, 0.5),
+                _upright(weight=0.5, temperature=0.5),
+                _effort(0.5),
+            ),
+        ),
+        Template(
+            check="hopper_forward",
+            terms=(
+                _forward("forward_speed", _ROOTX_V, 1.5, 0.5),
+                Term(
+                    name="torso_height",
+                    primitive="height_above",
+                    quantity=_h("torso"),
+                    args=(0.9,),
+                    weight=1.0,
+                    temperature=0.02,
+                    condition="torso_high",
+                    why="do not fall",
+                ),
+                _upright(weight=0.5, temperature=0.1),
+                _effort(0.5, -0.05),
+            ),
+        ),
+        Template(
+            check="walker_forward",
+            terms=(
+                _forward("forward_speed", _ROOTX_V, 1.5, 0.5),
+                Term(
+                    name="torso_height",
+                    primitive="height_above",
+                    quantity=_h("torso"),
+                    args=(1.0,),
+                    weight=1.0,
+                    temperature=0.02,
+                    condition="torso_high",
+                    why="do not fall",
+                ),
+                _upright(weight=0.5, temperature=0.1),
+                _effort(0.5, -0.05),
+            ),
+        ),
+        Template(
+            check="cheetah_forward",
+            terms=(
+                _forward("forward_speed", _ROOTX_V, 3.0, 1.0),
+                _upright(weight=0.3, temperature=0.5, condition=None),
+                _effort(0.5),
+            ),
+        ),
+        Template(
+            check="cheetah_backward",
+            terms=(
+                _forward("backward_speed", f"-{_ROOTX_V}", 3.0, 1.0),
+                _upright(weight=0.3, temperature=0.5, condition=None),
+                _effort(0.5),
+            ),
+        ),
+        Template(check="front_flip", terms=_flip("front")),
+        Template(check="back_flip", terms=_flip("back")),
+        Template(check="any_flip", terms=_flip("any")),
+    )
+}
 """One template per built-in success check; every built-in task with one of these checks is understood."""
 
 
@@ -373,7 +715,8 @@ def _template_for(task: Any) -> tuple[Template, str, str]:
         return TEMPLATES[builtin.success], builtin.id, builtin.instruction
     raise UsageError(
         f"the {LABEL} has no template for {instruction!r}; it understands only built-in tasks ({understood()}); "
-        "configure an LLM (--model) for any other instruction")
+        "configure an LLM (--model) for any other instruction"
+    )
 
 
 def supports(task: Any) -> bool:
@@ -387,8 +730,9 @@ def supports(task: Any) -> bool:
 
 # ---- code generation ---------------------------------------------------------------------
 def default_params(template: Template) -> Params:
-    return Params(weights={t.name: t.weight for t in template.terms},
-                  temperatures={t.name: t.temperature for t in template.terms})
+    return Params(
+        weights={t.name: t.weight for t in template.terms}, temperatures={t.name: t.temperature for t in template.terms}
+    )
 
 
 def _fmt(x: float | tuple[float, ...]) -> str:
@@ -403,8 +747,10 @@ def _sig(x: float) -> float:
 
 
 def _rounded(params: Params) -> Params:
-    return Params(weights={n: _sig(w) for n, w in params.weights.items()},
-                  temperatures={n: _sig(t) for n, t in params.temperatures.items()})
+    return Params(
+        weights={n: _sig(w) for n, w in params.weights.items()},
+        temperatures={n: _sig(t) for n, t in params.temperatures.items()},
+    )
 
 
 def render_code(template: Template, params: Params, task_id: str, instruction: str) -> str:
@@ -437,8 +783,12 @@ def render_code(template: Template, params: Params, task_id: str, instruction: s
     for t in template.terms:
         args = ", ".join([t.quantity, *(_fmt(a) for a in t.args), f'TEMPERATURES["{t.name}"]'])
         lines.append(f'        "{t.name}": WEIGHTS["{t.name}"] * {t.primitive}({args}),')
-    lines += ["    }", "    reward = " + " + ".join(f'components["{t.name}"]' for t in template.terms),
-              "    return reward, components", ""]
+    lines += [
+        "    }",
+        "    reward = " + " + ".join(f'components["{t.name}"]' for t in template.terms),
+        "    return reward, components",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -602,26 +952,41 @@ def adjust(params: Params, analysis: Any, template: Template | None = None) -> A
             flat = st.get("flat", spread < FLAT_SPREAD)
             if flat and score < LOW_SCORE:
                 temps[name] = temps[name] * 4.0
-                changes.append(f"{name}: flat at score {score:.2f} during training, temperature x4 -> {temps[name]:.3g}")
+                changes.append(
+                    f"{name}: flat at score {score:.2f} during training, temperature x4 -> {temps[name]:.3g}"
+                )
         task_total = sum(abs(st["mean"]) for n, st in comps.items() if weights.get(n, 0) > 0)
         for name, st in comps.items():
             if weights.get(name, 0) >= 0:
                 continue
             if st.get("dominant") or (task_total > 0 and abs(st["mean"]) > DOMINANT_EFFORT * task_total):
                 weights[name] = weights[name] * 0.5
-                changes.append(f"{name}: penalty |{st['mean']:.3g}| dominated the task terms ({task_total:.3g}), "
-                               f"weight halved -> {weights[name]:.3g}")
+                changes.append(
+                    f"{name}: penalty |{st['mean']:.3g}| dominated the task terms ({task_total:.3g}), "
+                    f"weight halved -> {weights[name]:.3g}"
+                )
 
     if failures:
         worst, fraction = max(failures.items(), key=lambda kv: kv[1])
-        terms = template.terms if template is not None else tuple(
-            Term(name=n, primitive="", quantity="", weight=w, temperature=temps[n]) for n, w in weights.items())
-        targets = [t.name for t in terms if t.name in weights and serves(t.model_copy(update={"weight": weights[t.name]}), worst)]
+        terms = (
+            template.terms
+            if template is not None
+            else tuple(
+                Term(name=n, primitive="", quantity="", weight=w, temperature=temps[n]) for n, w in weights.items()
+            )
+        )
+        targets = [
+            t.name
+            for t in terms
+            if t.name in weights and serves(t.model_copy(update={"weight": weights[t.name]}), worst)
+        ]
         if fraction > 0.2:
             for name in targets:
                 weights[name] = weights[name] * (1.0 + fraction)
-                changes.append(f"{name}: serves '{worst}', which failed {fraction:.0%} of the time, "
-                               f"weight x{1 + fraction:.2f} -> {weights[name]:.3g}")
+                changes.append(
+                    f"{name}: serves '{worst}', which failed {fraction:.0%} of the time, "
+                    f"weight x{1 + fraction:.2f} -> {weights[name]:.3g}"
+                )
     return Adjustment(params=Params(weights=weights, temperatures=temps), changes=changes)
 
 
@@ -648,8 +1013,9 @@ class OfflineDesigner:
     def template(self, task: Any) -> Template:
         return _template_for(task)[0]
 
-    def propose(self, task: Any, k: int, feedback: Mapping[str, Any] | None = None,
-                iteration: int = 1) -> list[OfflineCandidate]:
+    def propose(
+        self, task: Any, k: int, feedback: Mapping[str, Any] | None = None, iteration: int = 1
+    ) -> list[OfflineCandidate]:
         """K reward candidates for a Task or ResolvedTask. UsageError naming what it understands otherwise.
 
         `feedback` (optional): {"params": Params or dict, or "code": the best code so far
@@ -666,16 +1032,21 @@ class OfflineDesigner:
                 given = params_from_code(str(feedback["code"]))
             if given is not None:
                 given = given if isinstance(given, Params) else Params.model_validate(given)
-                params = Params(weights={**params.weights, **given.weights},
-                                temperatures={**params.temperatures, **given.temperatures})
+                params = Params(
+                    weights={**params.weights, **given.weights},
+                    temperatures={**params.temperatures, **given.temperatures},
+                )
             if feedback.get("analysis"):
                 params = adjust(params, feedback["analysis"], template).params
         rng = random.Random(f"{self.seed}:{task_id}:{iteration}")
         out: list[OfflineCandidate] = []
         for variant in range(k):
             p = _rounded(params if variant == 0 else self._perturb(params, rng))
-            out.append(OfflineCandidate(code=render_code(template, p, task_id, instruction), params=p,
-                                        task_id=task_id, variant=variant))
+            out.append(
+                OfflineCandidate(
+                    code=render_code(template, p, task_id, instruction), params=p, task_id=task_id, variant=variant
+                )
+            )
         return out
 
     def _perturb(self, params: Params, rng: random.Random) -> Params:

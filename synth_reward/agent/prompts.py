@@ -28,9 +28,20 @@ from synth_reward.envs import describe_state, get_morphology
 
 Message = dict[str, str]
 TEMPLATE_NAMES = (
-    "system_reward", "system_success", "task", "success_request", "feedback", "feedback_no_best",
-    "feedback_reflection", "feedback_failure", "feedback_rejections", "feedback_training_errors",
-    "feedback_review", "feedback_human", "review_system", "review",
+    "system_reward",
+    "system_success",
+    "task",
+    "success_request",
+    "feedback",
+    "feedback_no_best",
+    "feedback_reflection",
+    "feedback_failure",
+    "feedback_rejections",
+    "feedback_training_errors",
+    "feedback_review",
+    "feedback_human",
+    "review_system",
+    "review",
 )
 MAX_REASON_CHARS = 600
 """A rejection or training error is cut to this length in a prompt (tracebacks can be long)."""
@@ -112,11 +123,16 @@ def success_section(resolved: ResolvedTask) -> str:
     """How success is judged, in words (and in code for a check written for this run)."""
     task = resolved.task
     rule = task.success_rule if task is not None else "half_of_steps"
-    when = ("An episode succeeds when the check holds on at least half of its steps."
-            if rule == "half_of_steps" else "An episode succeeds when the check holds on any one step.")
+    when = (
+        "An episode succeeds when the check holds on at least half of its steps."
+        if rule == "half_of_steps"
+        else "An episode succeeds when the check holds on any one step."
+    )
     if resolved.success_code is not None:
-        return (f"{resolved.success_text}\n{when} The check is this code; it is fixed for the whole run:\n\n"
-                f"```python\n{resolved.success_code.strip()}\n```")
+        return (
+            f"{resolved.success_text}\n{when} The check is this code; it is fixed for the whole run:\n\n"
+            f"```python\n{resolved.success_code.strip()}\n```"
+        )
     if task is not None:
         return f"{task.success_text}\n{when}"
     return "No success check has been written yet; reward the behaviour the instruction describes."
@@ -133,8 +149,12 @@ def task_prompt(resolved: ResolvedTask, state_description: str | None = None) ->
     """The task message: instruction, robot, success check, and the generated State description."""
     morph = get_morphology(resolved.morphology)
     return render(
-        "task", instruction=resolved.instruction, morphology=morph.name, episode_length=resolved.episode_length,
-        episode_seconds=f"{resolved.episode_length * morph.dt:g}", termination=_termination(resolved),
+        "task",
+        instruction=resolved.instruction,
+        morphology=morph.name,
+        episode_length=resolved.episode_length,
+        episode_seconds=f"{resolved.episode_length * morph.dt:g}",
+        termination=_termination(resolved),
         success_section=success_section(resolved),
         state_description=state_description if state_description is not None else describe_state(morph.name),
     )
@@ -169,7 +189,9 @@ def feedback_sections(feedback: Feedback) -> str:
     if feedback.failure_analysis:
         parts.append(render("feedback_failure", analysis=feedback.failure_analysis.strip()))
     if feedback.review_objections:
-        parts.append(render("feedback_review", objections="\n".join(f"- {o.strip()}" for o in feedback.review_objections)))
+        parts.append(
+            render("feedback_review", objections="\n".join(f"- {o.strip()}" for o in feedback.review_objections))
+        )
     if feedback.rejections:
         parts.append(render("feedback_rejections", rejections=_bullets(feedback.rejections)))
     if feedback.training_errors:
@@ -186,14 +208,23 @@ def feedback_prompt(iteration: int, feedback: Feedback, best: Best | None = None
         return render("feedback_no_best", iteration=iteration, sections=sections)
     result = feedback.result
     if result is None:
-        result = (f"Its policy succeeded in {feedback.success_rate:.0%} of the evaluation episodes."
-                  if feedback.success_rate is not None else "")
+        result = (
+            f"Its policy succeeded in {feedback.success_rate:.0%} of the evaluation episodes."
+            if feedback.success_rate is not None
+            else ""
+        )
     return render("feedback", iteration=iteration, candidate=best.candidate, result=result, sections=sections)
 
 
 # ---- conversations -----------------------------------------------------------------------
-def designer_messages(resolved: ResolvedTask, *, best: Best | None = None, feedback: Feedback | None = None,
-                      iteration: int = 1, state_description: str | None = None) -> list[Message]:
+def designer_messages(
+    resolved: ResolvedTask,
+    *,
+    best: Best | None = None,
+    feedback: Feedback | None = None,
+    iteration: int = 1,
+    state_description: str | None = None,
+) -> list[Message]:
     """The reward designer's messages for one iteration (the same list for each of its K samples).
 
     Iteration 1: [system, task]. Later: [system, task, assistant: best code, user: feedback]
@@ -213,17 +244,26 @@ def designer_messages(resolved: ResolvedTask, *, best: Best | None = None, feedb
 def success_messages(resolved: ResolvedTask, state_description: str | None = None) -> list[Message]:
     """Messages asking for `success(state)` for a free-form instruction."""
     morph = get_morphology(resolved.morphology)
-    user = render("success_request", instruction=resolved.instruction, morphology=morph.name,
-                  episode_length=resolved.episode_length,
-                  episode_seconds=f"{resolved.episode_length * morph.dt:g}",
-                  state_description=state_description if state_description is not None else describe_state(morph.name))
+    user = render(
+        "success_request",
+        instruction=resolved.instruction,
+        morphology=morph.name,
+        episode_length=resolved.episode_length,
+        episode_seconds=f"{resolved.episode_length * morph.dt:g}",
+        state_description=state_description if state_description is not None else describe_state(morph.name),
+    )
     return [{"role": "system", "content": system_prompt("success")}, {"role": "user", "content": user}]
 
 
 def review_messages(resolved: ResolvedTask, code: str) -> list[Message]:
     """Messages asking the semantic reviewer whether `code` serves the task."""
-    user = render("review", instruction=resolved.instruction, morphology=resolved.morphology,
-                  success_section=success_section(resolved), code=code.strip())
+    user = render(
+        "review",
+        instruction=resolved.instruction,
+        morphology=resolved.morphology,
+        success_section=success_section(resolved),
+        code=code.strip(),
+    )
     return [{"role": "system", "content": render("review_system")}, {"role": "user", "content": user}]
 
 
@@ -240,7 +280,7 @@ def parse_review(text: str) -> Review:
     if match is None:
         return Review(accepted=True, parsed=False, raw=text or "")
     accepted = match.group(1).lower() == "accept"
-    after = (text or "")[match.end():]
+    after = (text or "")[match.end() :]
     objections = [m.group(1).strip() for m in re.finditer(r"^\s*(?:[-*•]|\d+[.)])\s+(.+)$", after, re.MULTILINE)]
     if not accepted and not objections:
         rest = " ".join(after.split())

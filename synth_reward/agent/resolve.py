@@ -24,9 +24,17 @@ from synth_reward.envs import Task, all_tasks, get_morphology, list_morphologies
 from synth_reward.errors import UsageError
 
 MORPHOLOGY_WORDS: dict[str, str] = {
-    "humanoid": "humanoid", "humanoids": "humanoid", "ant": "ant", "ants": "ant",
-    "hopper": "hopper", "walker": "walker2d", "walker2d": "walker2d", "walker 2d": "walker2d",
-    "cheetah": "half_cheetah", "half cheetah": "half_cheetah", "halfcheetah": "half_cheetah",
+    "humanoid": "humanoid",
+    "humanoids": "humanoid",
+    "ant": "ant",
+    "ants": "ant",
+    "hopper": "hopper",
+    "walker": "walker2d",
+    "walker2d": "walker2d",
+    "walker 2d": "walker2d",
+    "cheetah": "half_cheetah",
+    "half cheetah": "half_cheetah",
+    "halfcheetah": "half_cheetah",
 }
 """Words (after normalisation) that name a built-in robot; registered morphologies add their own name."""
 
@@ -103,7 +111,10 @@ class ResolvedTask(BaseModel):
             return self.task
         base = self.task
         return Task(
-            id=self.task_id, morphology=self.morphology, instruction=self.instruction, success_code=self.success_code,
+            id=self.task_id,
+            morphology=self.morphology,
+            instruction=self.instruction,
+            success_code=self.success_code,
             success_rule=base.success_rule if base else "half_of_steps",
             episode_length=self.episode_length,
             termination=base.termination if base else "none",
@@ -216,7 +227,7 @@ def resolve_task(instruction: str, env: str | None = None, success_file: str | P
     """
     text = (instruction or "").strip()
     if not text:
-        raise UsageError("the instruction is empty; say what the robot should do, e.g. \"make the humanoid kneel\"")
+        raise UsageError('the instruction is empty; say what the robot should do, e.g. "make the humanoid kneel"')
     env_morph = get_morphology(env).name if env else None  # UsageError listing the known ones
 
     task: Task | None = None
@@ -233,8 +244,10 @@ def resolve_task(instruction: str, env: str | None = None, success_file: str | P
                 raise UsageError(f"the instruction names the {', '.join(sorted(others))} but --env says {env_morph}")
             morphology = env_morph
         elif len(named) > 1:
-            raise UsageError(f"the instruction names more than one robot ({', '.join(sorted(named))}); "
-                             "name one, or choose with --env")
+            raise UsageError(
+                f"the instruction names more than one robot ({', '.join(sorted(named))}); "
+                "name one, or choose with --env"
+            )
         elif not named:
             raise UsageError(f"the instruction names no robot; say which one ({_known_robots()}) or pass --env")
         else:
@@ -246,5 +259,11 @@ def resolve_task(instruction: str, env: str | None = None, success_file: str | P
         source: SuccessSource = "file"
     else:
         source = "builtin" if task is not None else "to_write"
-    return ResolvedTask(instruction=text, morphology=morphology, task=task, success_code=code,
-                        success_file=str(success_file) if success_file is not None else None, success_source=source)
+    return ResolvedTask(
+        instruction=text,
+        morphology=morphology,
+        task=task,
+        success_code=code,
+        success_file=str(success_file) if success_file is not None else None,
+        success_source=source,
+    )

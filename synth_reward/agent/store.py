@@ -193,8 +193,9 @@ class RunStore:
 
     # ---- creating and finding runs ---------------------------------------------------
     @classmethod
-    def create(cls, root: str | Path, instruction: str, run_id: str | None = None,
-               settings: Mapping[str, Any] | None = None) -> RunStore:
+    def create(
+        cls, root: str | Path, instruction: str, run_id: str | None = None, settings: Mapping[str, Any] | None = None
+    ) -> RunStore:
         """Make ``root/<run-id>/`` and write run.json. UsageError (one line) if root is not writable."""
         root = check_writable(root)
         base = run_id or new_run_id(instruction)
@@ -206,7 +207,9 @@ class RunStore:
                 (root / candidate).mkdir()
             except FileExistsError:
                 if run_id is not None:
-                    raise UsageError(f"run {run_id!r} already exists in {root}; use `synth-reward resume {run_id}`") from None
+                    raise UsageError(
+                        f"run {run_id!r} already exists in {root}; use `synth-reward resume {run_id}`"
+                    ) from None
                 continue
             except OSError as exc:
                 raise UsageError(f"cannot write to output folder {root}: {exc.strerror}") from None
@@ -309,7 +312,9 @@ class RunStore:
     # ---- event log -------------------------------------------------------------------
     def log(self, event: str, **data: Any) -> None:
         """Append an event to events.jsonl: {"t": ISO time, "event": name, ...data}."""
-        self.append_jsonl("events.jsonl", {"t": _now(), "event": event, **{k: _to_jsonable(v) for k, v in data.items()}})
+        self.append_jsonl(
+            "events.jsonl", {"t": _now(), "event": event, **{k: _to_jsonable(v) for k, v in data.items()}}
+        )
 
     def events(self, event: str | None = None) -> list[dict[str, Any]]:
         """The event log in order, optionally only events of one name."""

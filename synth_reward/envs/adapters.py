@@ -44,9 +44,7 @@ class GymEnv(gym.Env):
         self.env = _make(task, 1, reward_fn, None)
         self.observation_space, self.action_space = _spaces(self.env)
 
-    def reset(
-        self, *, seed: int | None = None, options: dict | None = None
-    ) -> tuple[np.ndarray, dict]:
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)
         if seed is not None:
             self.env.rng = np.random.default_rng(seed)
@@ -75,35 +73,25 @@ class GymVectorEnv(VectorEnv):
 
     metadata: dict[str, Any] = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
 
-    def __init__(
-        self, task: Task, num_envs: int, reward_fn: RewardFn | None = None, seed: int | None = None
-    ) -> None:
+    def __init__(self, task: Task, num_envs: int, reward_fn: RewardFn | None = None, seed: int | None = None) -> None:
         self.env = _make(task, num_envs, reward_fn, seed)
         self.num_envs = num_envs
         self.single_observation_space, self.single_action_space = _spaces(self.env)
-        self.observation_space = gym.vector.utils.batch_space(
-            self.single_observation_space, num_envs
-        )
+        self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, num_envs)
         self.action_space = gym.vector.utils.batch_space(self.single_action_space, num_envs)
 
-    def reset(
-        self, *, seed: int | list[int] | None = None, options: dict | None = None
-    ) -> tuple[np.ndarray, dict]:
+    def reset(self, *, seed: int | list[int] | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
         if isinstance(seed, list):
             seed = seed[0]
         return self.env.reset(seed=seed).numpy(), {}
 
-    def step(
-        self, actions: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
         out = self.env.step(torch.as_tensor(np.asarray(actions, dtype=np.float32)))
         done = (out.terminated | out.truncated).numpy()
         infos: dict[str, Any] = {name: v.numpy() for name, v in out.terms.items()}
         infos["success"] = out.success.numpy()
         if done.any():
-            infos["final_obs"] = np.where(done[:, None], out.final_obs.numpy(), 0).astype(
-                np.float32
-            )
+            infos["final_obs"] = np.where(done[:, None], out.final_obs.numpy(), 0).astype(np.float32)
             infos["_final_obs"] = done
         return (
             out.obs.numpy(),
@@ -120,9 +108,7 @@ class GymVectorEnv(VectorEnv):
 class SB3VecEnv(VecEnv):
     """N environments as a Stable-Baselines3 `VecEnv` (for SB3's PPO, SAC, ...)."""
 
-    def __init__(
-        self, task: Task, num_envs: int, reward_fn: RewardFn | None = None, seed: int | None = None
-    ) -> None:
+    def __init__(self, task: Task, num_envs: int, reward_fn: RewardFn | None = None, seed: int | None = None) -> None:
         self.env = _make(task, num_envs, reward_fn, seed)
         obs_space, act_space = _spaces(self.env)
         self.render_mode = None
@@ -162,9 +148,7 @@ class SB3VecEnv(VecEnv):
     def set_attr(self, attr_name: str, value: Any, indices: Any = None) -> None:
         setattr(self, attr_name, value)
 
-    def env_method(
-        self, method_name: str, *args: Any, indices: Any = None, **kwargs: Any
-    ) -> list[Any]:
+    def env_method(self, method_name: str, *args: Any, indices: Any = None, **kwargs: Any) -> list[Any]:
         raise NotImplementedError("a batched env has no per-environment methods")
 
     def env_is_wrapped(self, wrapper_class: type, indices: Any = None) -> list[bool]:

@@ -194,9 +194,7 @@ class BatchedEnv:
             qvel = self.init_qvel + self.rng.uniform(-scale, scale, size=(m, self.layout.nv))
         self.set_state(qpos, qvel, ids)
 
-    def set_state(
-        self, qpos: np.ndarray, qvel: np.ndarray, env_ids: np.ndarray | None = None
-    ) -> None:
+    def set_state(self, qpos: np.ndarray, qvel: np.ndarray, env_ids: np.ndarray | None = None) -> None:
         """Start new episodes in env_ids (default: all) from exactly these qpos/qvel (no noise)."""
         ids = np.arange(self.num_envs) if env_ids is None else np.asarray(env_ids)
         self.backend.set_state(ids, np.atleast_2d(qpos), np.atleast_2d(qvel))
@@ -227,9 +225,7 @@ class BatchedEnv:
         """The State of the current snapshot; pending fields fill on first read, before the next step or reset."""
         return State(self.layout, self._snap, self._tensor(self._steps), self._prev, self.dt, self.dtype, copy=False)
 
-    def _observation_columns(
-        self, snap: PackedFields
-    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
+    def _observation_columns(self, snap: PackedFields) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
         """Which packed columns make the observation, in order, and its clip bounds (None: no clip).
 
         Gymnasium v5's layout: qpos (minus the skipped root coordinates), qvel, then each extra
@@ -286,9 +282,7 @@ class BatchedEnv:
     def step(self, action: torch.Tensor) -> StepResult:
         """Advance every env one control step (frame_skip physics steps) and autoreset finished ones."""
         if action.shape != (self.num_envs, self.num_actions):
-            raise ValueError(
-                f"action must have shape ({self.num_envs}, {self.num_actions}), got {tuple(action.shape)}"
-            )
+            raise ValueError(f"action must have shape ({self.num_envs}, {self.num_actions}), got {tuple(action.shape)}")
         self._prev = self._snap
         self.backend.step(action)
         self._snap = self.backend.snapshot(self.dtype)
@@ -320,8 +314,9 @@ class BatchedEnv:
         if self.success_fn is not None:
             self._success_steps += _host(success)
         if not done.any():  # (then at_limit is all False: it is `truncated`)
-            return StepResult(obs, reward, self._tensor(terminated), self._tensor(at_limit), terms, success, obs,
-                              state, None)
+            return StepResult(
+                obs, reward, self._tensor(terminated), self._tensor(at_limit), terms, success, obs, state, None
+            )
         truncated = at_limit & ~terminated
         ids = np.flatnonzero(done)
         lengths = self._steps[ids]
@@ -336,8 +331,17 @@ class BatchedEnv:
         )
         self._episodes[ids] += 1
         self._reset(ids)
-        return StepResult(self.observe(), reward, self._tensor(terminated), self._tensor(truncated), terms, success,
-                          obs, state, episodes)
+        return StepResult(
+            self.observe(),
+            reward,
+            self._tensor(terminated),
+            self._tensor(truncated),
+            terms,
+            success,
+            obs,
+            state,
+            episodes,
+        )
 
     def close(self) -> None:
         self.backend.close()

@@ -52,8 +52,14 @@ class CpuBackend:
 
     device = torch.device("cpu")
 
-    def __init__(self, model: mujoco.MjModel, num_envs: int, frame_skip: int,
-                 num_threads: int | None = None, lazy_contact_forces: bool = False) -> None:
+    def __init__(
+        self,
+        model: mujoco.MjModel,
+        num_envs: int,
+        frame_skip: int,
+        num_threads: int | None = None,
+        lazy_contact_forces: bool = False,
+    ) -> None:
         self.model, self.num_envs, self.frame_skip = model, num_envs, frame_skip
         self.lazy_contact_forces = lazy_contact_forces
         self._step_time = model.opt.timestep * frame_skip
@@ -176,7 +182,8 @@ class CpuBackend:
         if generation != self._generation or self._batch.closed:
             raise SynthRewardError(
                 "contact forces (cfrc_ext) are computed when a state first reads them, which must be before its "
-                "env steps or resets again: read them earlier, or keep a copy made then (state.to(state.device))")
+                "env steps or resets again: read them earlier, or keep a copy made then (state.to(state.device))"
+            )
         if not self._contacts_fresh:
             self._contact_forces()
             self._contacts_fresh = True

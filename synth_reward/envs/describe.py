@@ -59,15 +59,11 @@ def describe_state(morphology: str | Morphology) -> str:
         "  " + ", ".join(layout.body_names),
         f"Joints (J = {len(layout.joint_names)}), name [type, range]:",
     ]
-    for name, kind, (lo, hi) in zip(
-        layout.joint_names, layout.joint_types, layout.joint_range, strict=True
-    ):
+    for name, kind, (lo, hi) in zip(layout.joint_names, layout.joint_types, layout.joint_range, strict=True):
         unit = "rad" if kind == "hinge" else "m"
         rng = "unlimited" if not np.isfinite(lo) else f"{lo:.3g} to {hi:.3g} {unit}"
         out.append(f"  {name} [{kind}, {rng}]")
     out.append(f"Actuators (A = {layout.num_actions}), name -> joint [ctrl range]:")
-    for name, joint, (lo, hi) in zip(
-        layout.actuator_names, layout.actuator_joint, layout.ctrl_range, strict=True
-    ):
+    for name, joint, (lo, hi) in zip(layout.actuator_names, layout.actuator_joint, layout.ctrl_range, strict=True):
         out.append(f"  {name} -> {joint} [{lo:g}, {hi:g}]")
     return "\n".join(out)

@@ -54,8 +54,11 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
 def library() -> ctypes.CDLL:
     """The libmujoco that the `mujoco` package already loaded (same file, so the same handle), typed."""
     folder = os.path.dirname(mujoco.__file__)
-    found = sorted(glob.glob(os.path.join(folder, "libmujoco.so*")) + glob.glob(os.path.join(folder, "libmujoco*.dylib"))
-                   + glob.glob(os.path.join(folder, "mujoco.dll")))
+    found = sorted(
+        glob.glob(os.path.join(folder, "libmujoco.so*"))
+        + glob.glob(os.path.join(folder, "libmujoco*.dylib"))
+        + glob.glob(os.path.join(folder, "mujoco.dll"))
+    )
     if not found:
         raise SynthRewardError(f"the MuJoCo library was not found in {folder}")
     lib = ctypes.CDLL(found[0])

@@ -144,9 +144,7 @@ def _compile(path: Path) -> mujoco.MjModel:
             return mujoco.MjModel.from_xml_path(str(path))
         # MuJoCo deprecates the settotalmass attribute and logs a warning to MUJOCO_LOG.TXT in the
         # working folder; do exactly what it suggests instead (same model, tested against Gymnasium).
-        model = mujoco.MjModel.from_xml_string(
-            text.replace(total_mass.group(0), ""), _assets(path.parent)
-        )
+        model = mujoco.MjModel.from_xml_string(text.replace(total_mass.group(0), ""), _assets(path.parent))
         data = mujoco.MjData(model)
         mujoco.mj_setTotalmass(model, float(total_mass.group(1)))
         mujoco.mj_setConst(model, data)
@@ -168,15 +166,10 @@ def _layout(path: Path, root_body: str, morph_name: str) -> Layout:
     hinge, slide = int(mujoco.mjtJoint.mjJNT_HINGE), int(mujoco.mjtJoint.mjJNT_SLIDE)
     one_dof = [j for j in range(m.njnt) if int(m.jnt_type[j]) in (hinge, slide)]
     ranges = [
-        (float(m.jnt_range[j, 0]), float(m.jnt_range[j, 1]))
-        if m.jnt_limited[j]
-        else (-np.inf, np.inf)
-        for j in one_dof
+        (float(m.jnt_range[j, 0]), float(m.jnt_range[j, 1])) if m.jnt_limited[j] else (-np.inf, np.inf) for j in one_dof
     ]
     planes = [
-        g
-        for g in range(m.ngeom)
-        if int(m.geom_type[g]) == int(mujoco.mjtGeom.mjGEOM_PLANE) and m.geom_bodyid[g] == 0
+        g for g in range(m.ngeom) if int(m.geom_type[g]) == int(mujoco.mjtGeom.mjGEOM_PLANE) and m.geom_bodyid[g] == 0
     ]
     body_names = tuple(_body_name(m, b) for b in range(1, m.nbody))
     if root_body not in body_names:
@@ -191,9 +184,7 @@ def _layout(path: Path, root_body: str, morph_name: str) -> Layout:
         joint_dof_index=tuple(int(m.jnt_dofadr[j]) for j in one_dof),
         joint_range=tuple(ranges),
         actuator_names=tuple(name(mujoco.mjtObj.mjOBJ_ACTUATOR, a) for a in range(m.nu)),
-        actuator_joint=tuple(
-            name(mujoco.mjtObj.mjOBJ_JOINT, int(m.actuator_trnid[a, 0])) for a in range(m.nu)
-        ),
+        actuator_joint=tuple(name(mujoco.mjtObj.mjOBJ_JOINT, int(m.actuator_trnid[a, 0])) for a in range(m.nu)),
         ctrl_range=tuple((float(lo), float(hi)) for lo, hi in m.actuator_ctrlrange),
         body_mass=tuple(float(x) for x in m.body_mass[1:]),
         body_root=tuple(int(x) for x in m.body_rootid),
@@ -232,28 +223,16 @@ def load_morphologies(path: Path) -> list[Morphology]:
     except OSError as exc:
         raise UsageError(f"cannot read morphology file {path}: {exc.strerror}") from None
     except yaml.YAMLError as exc:
-        raise UsageError(
-            f"morphology file {path} is not valid YAML: {getattr(exc, 'problem', exc)}"
-        ) from None
+        raise UsageError(f"morphology file {path} is not valid YAML: {getattr(exc, 'problem', exc)}") from None
     if not isinstance(entries, dict):
-        raise UsageError(
-            f"morphology file {path} must map names to settings (see synth_reward/envs/morphologies.yaml)"
-        )
+        raise UsageError(f"morphology file {path} must map names to settings (see synth_reward/envs/morphologies.yaml)")
     out = []
     for name, fields in entries.items():
         try:
-            out.append(
-                register_morphology(
-                    Morphology(name=name, source_dir=str(Path(path).parent), **fields)
-                )
-            )
+            out.append(register_morphology(Morphology(name=name, source_dir=str(Path(path).parent), **fields)))
         except (ValidationError, TypeError) as exc:
             detail = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
-            where = (
-                ".".join(str(x) for x in exc.errors()[0]["loc"]) + ": "
-                if isinstance(exc, ValidationError)
-                else ""
-            )
+            where = ".".join(str(x) for x in exc.errors()[0]["loc"]) + ": " if isinstance(exc, ValidationError) else ""
             raise UsageError(f"morphology {name!r} in {path}: {where}{detail}") from None
     return out
 
@@ -262,9 +241,7 @@ def _ensure_builtin() -> None:
     """Load the built-in registry, then any files named in SYNTH_REWARD_MORPHOLOGIES (os.pathsep-separated)."""
     if not _MORPHOLOGIES:
         load_morphologies(_REGISTRY_FILE)
-        for extra in filter(
-            None, os.environ.get("SYNTH_REWARD_MORPHOLOGIES", "").split(os.pathsep)
-        ):
+        for extra in filter(None, os.environ.get("SYNTH_REWARD_MORPHOLOGIES", "").split(os.pathsep)):
             load_morphologies(Path(extra))
 
 

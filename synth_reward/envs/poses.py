@@ -22,9 +22,7 @@ POSES: dict[str, dict[str, dict]] = {
     "humanoid": {
         "standing": {"joints": {}},
         "kneeling": {"joints": {"right_knee": -90, "left_knee": -90}},
-        "sitting": {
-            "joints": {"right_hip_y": -90, "left_hip_y": -90, "right_knee": -2, "left_knee": -2}
-        },
+        "sitting": {"joints": {"right_hip_y": -90, "left_hip_y": -90, "right_knee": -2, "left_knee": -2}},
         "lying_back": {"joints": {}, "root": (0, -90, 0)},
         "lying_front": {"joints": {}, "root": (0, 90, 0)},
         "one_leg": {"joints": {"right_hip_y": -90, "right_knee": -90}},
@@ -103,18 +101,14 @@ def pose_qpos(
     qpos = m.qpos0.copy()
     for name, value in joints.items():
         j = m.joint(name)
-        qpos[j.qposadr[0]] = (
-            math.radians(value) if int(j.type[0]) == mujoco.mjtJoint.mjJNT_HINGE else value
-        )
+        qpos[j.qposadr[0]] = math.radians(value) if int(j.type[0]) == mujoco.mjtJoint.mjJNT_HINGE else value
     free = [j for j in range(m.njnt) if int(m.jnt_type[j]) == mujoco.mjtJoint.mjJNT_FREE]
     if free:
         adr = m.jnt_qposadr[free[0]]
         qpos[adr + 3 : adr + 7] = _euler_quat(*root)
         height_index = adr + 2
     else:
-        height_index = (
-            m.joint("rootz").qposadr[0] if "rootz" in morph.layout().joint_names else None
-        )
+        height_index = m.joint("rootz").qposadr[0] if "rootz" in morph.layout().joint_names else None
     d.qpos[:] = qpos
     mujoco.mj_forward(m, d)
     if height_index is not None:
@@ -163,15 +157,9 @@ def probe_states(morphology: str | Morphology, num_envs: int, seed: int = 0) -> 
     n, nq, nv = num_envs, layout.nq, layout.nv
     standing = pose_qpos(morph, **POSES.get(morph.name, {}).get("standing", {"joints": {}}))
     fallen_root = (0, 90, 0)
-    fallen = (
-        pose_qpos(morph, {}, root=fallen_root)
-        if morph.layout().nq >= 7 and _has_free_root(morph)
-        else standing
-    )
+    fallen = pose_qpos(morph, {}, root=fallen_root) if morph.layout().nq >= 7 and _has_free_root(morph) else standing
     out: dict[str, State] = {
-        "standing": _state_of(
-            morph, np.tile(standing, (n, 1)), 0.01 * rng.standard_normal((n, nv))
-        ),
+        "standing": _state_of(morph, np.tile(standing, (n, 1)), 0.01 * rng.standard_normal((n, nv))),
         "fallen": _state_of(morph, np.tile(fallen, (n, 1)), 0.01 * rng.standard_normal((n, nv))),
     }
     for name in POSES.get(morph.name, {}):
@@ -181,9 +169,7 @@ def probe_states(morphology: str | Morphology, num_envs: int, seed: int = 0) -> 
     if _has_free_root(morph):
         zeros[:, 3] = 1.0  # a unit quaternion; an all-zero one is not a rotation
     out["zeros"] = _state_of(morph, zeros, np.zeros((n, nv)))
-    out["extreme_velocity"] = _state_of(
-        morph, np.tile(standing, (n, 1)), rng.uniform(-100, 100, (n, nv))
-    )
+    out["extreme_velocity"] = _state_of(morph, np.tile(standing, (n, 1)), rng.uniform(-100, 100, (n, nv)))
     random_q = np.tile(standing, (n, 1))
     for qi, (lo, hi) in zip(layout.joint_qpos_index, layout.joint_range, strict=True):
         if np.isfinite(lo):

@@ -41,9 +41,7 @@ def gymnasium_reward(morphology: str | Morphology, direction: float = 1.0) -> Re
     is_healthy = healthy(morph) if "healthy" in p else None
     root = morph.root_body
 
-    def compute_reward(
-        state: State, action: torch.Tensor
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def compute_reward(state: State, action: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         if p.get("com"):
             x_vel = (state.com_pos[:, 0] - state.prev_com_pos[:, 0]) / state.dt
         elif "joint" in p:

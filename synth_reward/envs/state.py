@@ -218,18 +218,14 @@ class State:
         try:
             return Body(self, self._body_index[name], name)
         except KeyError:
-            raise KeyError(
-                f"unknown body {name!r}; bodies: {', '.join(self.layout.body_names)}"
-            ) from None
+            raise KeyError(f"unknown body {name!r}; bodies: {', '.join(self.layout.body_names)}") from None
 
     def joint(self, name: str) -> Joint:
         """View of one hinge/slide joint by MJCF name: .pos .vel .low .high."""
         try:
             return Joint(self, self._joint_index[name], name)
         except KeyError:
-            raise KeyError(
-                f"unknown joint {name!r}; joints: {', '.join(self.layout.joint_names)}"
-            ) from None
+            raise KeyError(f"unknown joint {name!r}; joints: {', '.join(self.layout.joint_names)}") from None
 
     # ---- time --------------------------------------------------------------------------
     @functools.cached_property
@@ -381,12 +377,8 @@ STATE_ATTRIBUTES: frozenset[str] = frozenset(
     name for name in dir(State) if not name.startswith("_") and name not in {"index", "to", "raw"}
 ) - {"layout"}
 """Public names reward code may read on a State (the sandbox's attribute allowlist uses these)."""
-BODY_ATTRIBUTES: frozenset[str] = frozenset(n for n in dir(Body) if not n.startswith("_")) | {
-    "name"
-}
-JOINT_ATTRIBUTES: frozenset[str] = frozenset(n for n in dir(Joint) if not n.startswith("_")) | {
-    "name"
-}
+BODY_ATTRIBUTES: frozenset[str] = frozenset(n for n in dir(Body) if not n.startswith("_")) | {"name"}
+JOINT_ATTRIBUTES: frozenset[str] = frozenset(n for n in dir(Joint) if not n.startswith("_")) | {"name"}
 
 
 # Index and constant tensors a State needs on every step, built once per (values, device):

@@ -50,11 +50,7 @@ def humanoid_kneel(state: State) -> torch.Tensor:
 @check
 def humanoid_sit(state: State) -> torch.Tensor:
     """Sitting on the floor: pelvis below 0.25 m, torso upright (up z > 0.7) and above 0.4 m."""
-    return (
-        (state.body("pelvis").height < 0.25)
-        & (_upright(state) > 0.7)
-        & (state.body("torso").height > 0.4)
-    )
+    return (state.body("pelvis").height < 0.25) & (_upright(state) > 0.7) & (state.body("torso").height > 0.4)
 
 
 @check

@@ -55,13 +55,9 @@ class Task(BaseModel):
         if (self.success is None) == (self.success_code is None):
             raise ValueError("give exactly one of success (a built-in check name) or success_code")
         if self.success is not None and self.success not in CHECKS:
-            raise ValueError(
-                f"unknown built-in success check {self.success!r}; known: {', '.join(CHECKS)}"
-            )
+            raise ValueError(f"unknown built-in success check {self.success!r}; known: {', '.join(CHECKS)}")
         if self.human_reward is not None and self.human_reward not in HUMAN_REWARDS:
-            raise ValueError(
-                f"unknown human_reward {self.human_reward!r}; known: {', '.join(HUMAN_REWARDS)}"
-            )
+            raise ValueError(f"unknown human_reward {self.human_reward!r}; known: {', '.join(HUMAN_REWARDS)}")
         return self
 
     @property
@@ -80,11 +76,7 @@ class Task(BaseModel):
         return termination_rule(self.termination, get_morphology(self.morphology))
 
     def human_reward_fn(self) -> RewardFn | None:
-        return (
-            HUMAN_REWARDS[self.human_reward](get_morphology(self.morphology))
-            if self.human_reward
-            else None
-        )
+        return HUMAN_REWARDS[self.human_reward](get_morphology(self.morphology)) if self.human_reward else None
 
     def episode_success(self, success_fraction: torch.Tensor) -> torch.Tensor:
         """bool (K,): did each episode succeed, from the fraction of its steps on which the check held."""
@@ -154,17 +146,13 @@ def _load_suite_file(path: Path) -> Suite:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
-        raise UsageError(
-            f"suite file {path}{where} is not valid YAML: {getattr(exc, 'problem', exc)}"
-        ) from None
+        raise UsageError(f"suite file {path}{where} is not valid YAML: {getattr(exc, 'problem', exc)}") from None
     if not isinstance(data, dict) or not isinstance(data.get("tasks"), list):
         raise UsageError(f"suite file {path} must be a mapping with a 'tasks' list")
     defaults = data.get("defaults") or {}
     try:
         tasks = tuple(Task(**{**defaults, **t}) for t in data["tasks"])
-        return Suite(
-            name=data.get("name", path.stem), description=data.get("description", ""), tasks=tasks
-        )
+        return Suite(name=data.get("name", path.stem), description=data.get("description", ""), tasks=tasks)
     except UsageError as exc:
         raise UsageError(f"suite file {path}: {exc}") from None
     except (ValidationError, TypeError) as exc:

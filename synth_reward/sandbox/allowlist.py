@@ -111,9 +111,24 @@ ALLOWED_BUILTINS: frozenset[str] = frozenset(
 """Builtins generated code may call. `print` is bound to a no-op by the loader."""
 
 FRESH_CONSTRUCTORS: frozenset[str] = frozenset(
-    {"torch.zeros", "torch.ones", "torch.full", "torch.zeros_like", "torch.ones_like",
-     "torch.full_like", "torch.tensor", "torch.arange", "torch.linspace", "torch.eye",
-     "torch.clone", "torch.stack", "torch.cat", "torch.where", "dict", "list"}
+    {
+        "torch.zeros",
+        "torch.ones",
+        "torch.full",
+        "torch.zeros_like",
+        "torch.ones_like",
+        "torch.full_like",
+        "torch.tensor",
+        "torch.arange",
+        "torch.linspace",
+        "torch.eye",
+        "torch.clone",
+        "torch.stack",
+        "torch.cat",
+        "torch.where",
+        "dict",
+        "list",
+    }
 )
 """Calls that return a new object, so item assignment to their result cannot reach the inputs."""
 FRESH_METHODS: frozenset[str] = frozenset({"clone", "new_zeros", "new_ones", "new_full", "copy"})

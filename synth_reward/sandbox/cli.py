@@ -20,11 +20,14 @@ console = Console()
 
 
 def check_command(
-    file: Annotated[Path, typer.Argument(help="Python file (or a saved LLM reply) defining compute_reward or success.")],
+    file: Annotated[
+        Path, typer.Argument(help="Python file (or a saved LLM reply) defining compute_reward or success.")
+    ],
     env: Annotated[str | None, typer.Option("--env", help="Morphology the code reads (e.g. humanoid).")] = None,
     task: Annotated[str | None, typer.Option("--task", help="Built-in task id; sets the morphology.")] = None,
-    kind: Annotated[str, typer.Option(
-        help="What FILE defines: reward, success, or auto (compute_reward if defined, else success).")] = "auto",
+    kind: Annotated[
+        str, typer.Option(help="What FILE defines: reward, success, or auto (compute_reward if defined, else success).")
+    ] = "auto",
     num_envs: Annotated[int, typer.Option(help="Production batch size N to time at (and at 4N).", min=1)] = 64,
     json_output: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON.")] = False,
 ) -> None:
@@ -37,8 +40,9 @@ def check_command(
         runner.close()
 
 
-def _check(runner: ProbeRunner, file: Path, env: str | None, task: str | None, kind: str, num_envs: int,
-           json_output: bool) -> None:
+def _check(
+    runner: ProbeRunner, file: Path, env: str | None, task: str | None, kind: str, num_envs: int, json_output: bool
+) -> None:
     from synth_reward.sandbox.critic import vet_code
 
     if kind not in ("auto", "reward", "success"):
@@ -50,23 +54,28 @@ def _check(runner: ProbeRunner, file: Path, env: str | None, task: str | None, k
         raise UsageError(f"cannot read {file}: {exc.strerror or exc}") from None
     if kind == "auto":
         kind = "success" if "def compute_reward" not in code and "def success" in code else "reward"
-    verdict = vet_code(code, morphology, kind="success" if kind == "success" else "reward", num_envs=num_envs,
-                       runner=runner)
+    verdict = vet_code(
+        code, morphology, kind="success" if kind == "success" else "reward", num_envs=num_envs, runner=runner
+    )
     if json_output:
         print(verdict.model_dump_json(indent=2))
     elif verdict.accepted:
         console.print(f"[bold green]accepted[/] {kind} for {morphology} in {verdict.seconds:.2f} s", highlight=False)
         if verdict.components:
             console.print(f"components: {', '.join(verdict.components)}", highlight=False, markup=False)
-        console.print(f"time per call: {verdict.ms_per_call:.3f} ms at N={num_envs}, "
-                      f"{verdict.ms_per_call_4x:.3f} ms at N={4 * num_envs}", highlight=False)
+        console.print(
+            f"time per call: {verdict.ms_per_call:.3f} ms at N={num_envs}, "
+            f"{verdict.ms_per_call_4x:.3f} ms at N={4 * num_envs}",
+            highlight=False,
+        )
     else:
         where = f" line {verdict.line}" if verdict.line else ""
         console.print(f"[bold red]rejected[/] at stage [bold]{verdict.stage}[/]{where}", highlight=False)
         console.print(verdict.reason, highlight=False, markup=False, soft_wrap=True)
     if verdict.isolation.missing and not json_output:
-        console.print(f"isolation missing: {'; '.join(verdict.isolation.missing)}", style="yellow",
-                      highlight=False, markup=False)
+        console.print(
+            f"isolation missing: {'; '.join(verdict.isolation.missing)}", style="yellow", highlight=False, markup=False
+        )
     if not verdict.accepted:
         raise typer.Exit(1)
 

@@ -20,8 +20,15 @@ DEFAULT_NUM_ENVS = 64
 """Production batch size the probe times at (and at 4x); pass the trainer's own."""
 
 
-def vet_code(code_or_reply: str, morphology: str, *, kind: Kind = "reward", num_envs: int = DEFAULT_NUM_ENVS,
-             limits: ProbeLimits | None = None, runner: ProbeRunner | None = None) -> Verdict:
+def vet_code(
+    code_or_reply: str,
+    morphology: str,
+    *,
+    kind: Kind = "reward",
+    num_envs: int = DEFAULT_NUM_ENVS,
+    limits: ProbeLimits | None = None,
+    runner: ProbeRunner | None = None,
+) -> Verdict:
     """Vet one candidate. Raises UsageError for an unknown morphology; never raises for bad code."""
     start = time.perf_counter()
     morph = get_morphology(morphology).name
@@ -38,18 +45,31 @@ def vet_code(code_or_reply: str, morphology: str, *, kind: Kind = "reward", num_
     fields |= {"isolation": isolation, "ms_per_call": result.ms_per_call, "ms_per_call_4x": result.ms_per_call_4x}
     if result.finding is not None:
         return Verdict.rejected(result.finding, **fields, seconds=time.perf_counter() - start)
-    return Verdict(accepted=True, stage="accepted", components=result.components, **fields,
-                   seconds=time.perf_counter() - start)
+    return Verdict(
+        accepted=True, stage="accepted", components=result.components, **fields, seconds=time.perf_counter() - start
+    )
 
 
-def vet_reward(code_or_reply: str, morphology: str, *, num_envs: int = DEFAULT_NUM_ENVS,
-               limits: ProbeLimits | None = None, runner: ProbeRunner | None = None) -> Verdict:
+def vet_reward(
+    code_or_reply: str,
+    morphology: str,
+    *,
+    num_envs: int = DEFAULT_NUM_ENVS,
+    limits: ProbeLimits | None = None,
+    runner: ProbeRunner | None = None,
+) -> Verdict:
     """Vet `compute_reward(state, action) -> (reward[N], {name: tensor[N]})`."""
     return vet_code(code_or_reply, morphology, kind="reward", num_envs=num_envs, limits=limits, runner=runner)
 
 
-def vet_success(code_or_reply: str, morphology: str, *, num_envs: int = DEFAULT_NUM_ENVS,
-                limits: ProbeLimits | None = None, runner: ProbeRunner | None = None) -> Verdict:
+def vet_success(
+    code_or_reply: str,
+    morphology: str,
+    *,
+    num_envs: int = DEFAULT_NUM_ENVS,
+    limits: ProbeLimits | None = None,
+    runner: ProbeRunner | None = None,
+) -> Verdict:
     """Vet `success(state) -> bool tensor[N]`."""
     return vet_code(code_or_reply, morphology, kind="success", num_envs=num_envs, limits=limits, runner=runner)
 

@@ -73,9 +73,12 @@ def extract(reply: str, kind: Kind) -> tuple[str, ast.Module] | Finding:
     """
     name = FUNCTION_NAMES[kind]
     if len(reply) > MAX_REPLY_CHARS:
-        return Finding(stage="extract", culprit="reply size",
-                       reason=f"The reply is {len(reply):,} characters; at most {MAX_REPLY_CHARS:,} are read. "
-                              f"Send only the code of `{SIGNATURES[kind]}` and its helpers.")
+        return Finding(
+            stage="extract",
+            culprit="reply size",
+            reason=f"The reply is {len(reply):,} characters; at most {MAX_REPLY_CHARS:,} are read. "
+            f"Send only the code of `{SIGNATURES[kind]}` and its helpers.",
+        )
     text = reply.replace("\r\n", "\n").replace("\r", "\n")
     blocks = [normalize(body) for _, body in fenced_blocks(text)]
     defining = [b for b in blocks if _defines(b, name)]
@@ -96,9 +99,11 @@ def extract(reply: str, kind: Kind) -> tuple[str, ast.Module] | Finding:
             return code, tree
         if first_problem is None:
             first_problem = problem if tree is None else _missing(tree, kind)
-    return first_problem or Finding(stage="extract", culprit="no code",
-                                    reason=f"No Python code was found. Reply with one ```python block that "
-                                           f"defines `{SIGNATURES[kind]}`.")
+    return first_problem or Finding(
+        stage="extract",
+        culprit="no code",
+        reason=f"No Python code was found. Reply with one ```python block that defines `{SIGNATURES[kind]}`.",
+    )
 
 
 def _defines(code: str, name: str) -> bool:
@@ -112,9 +117,12 @@ def _tree_defines(tree: ast.Module, name: str) -> bool:
 def _missing(tree: ast.Module, kind: Kind) -> Finding:
     found = [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
     seen = f"it defines {', '.join(f'`{f}`' for f in found)}" if found else "it defines no function"
-    return Finding(stage="extract", culprit="missing function",
-                   reason=f"The code must define `{SIGNATURES[kind]}` at top level, but {seen}. "
-                          f"Rename the main function to `{FUNCTION_NAMES[kind]}` or add it.")
+    return Finding(
+        stage="extract",
+        culprit="missing function",
+        reason=f"The code must define `{SIGNATURES[kind]}` at top level, but {seen}. "
+        f"Rename the main function to `{FUNCTION_NAMES[kind]}` or add it.",
+    )
 
 
 def _trim_prose(code: str) -> tuple[ast.Module, str] | None:
@@ -123,7 +131,7 @@ def _trim_prose(code: str) -> tuple[ast.Module, str] | None:
     starts = [i for i, line in enumerate(lines) if _CODE_START.match(line)]
     if not starts:
         return None
-    lines = lines[starts[0]:][:_MAX_TRIM_LINES]
+    lines = lines[starts[0] :][:_MAX_TRIM_LINES]
     for end in range(len(lines), 0, -1):
         if end < len(lines) and lines[end - 1][:1] in (" ", "\t"):
             continue  # never cut inside an indented block
@@ -145,12 +153,21 @@ def _expand_leading_tabs(code: str, size: int) -> str:
 def _syntax_finding(exc: BaseException) -> Finding:
     if isinstance(exc, SyntaxError):
         where = f"line {exc.lineno}" + (f": `{exc.text.strip()}`" if exc.text and exc.text.strip() else "")
-        return Finding(stage="syntax", line=exc.lineno, culprit="syntax error",
-                       reason=f"The code is not valid Python 3.11 ({exc.msg}, {where}). Fix the syntax; "
-                              f"send only Python code inside the ```python block.")
+        return Finding(
+            stage="syntax",
+            line=exc.lineno,
+            culprit="syntax error",
+            reason=f"The code is not valid Python 3.11 ({exc.msg}, {where}). Fix the syntax; "
+            f"send only Python code inside the ```python block.",
+        )
     if isinstance(exc, (RecursionError, MemoryError)):
-        return Finding(stage="syntax", culprit="nesting depth",
-                       reason="The code is nested too deeply to parse. Write flat expressions with "
-                              "intermediate variables.")
-    return Finding(stage="syntax", culprit="invalid source",
-                   reason=f"The code cannot be parsed ({exc}). Send plain Python source text.")
+        return Finding(
+            stage="syntax",
+            culprit="nesting depth",
+            reason="The code is nested too deeply to parse. Write flat expressions with intermediate variables.",
+        )
+    return Finding(
+        stage="syntax",
+        culprit="invalid source",
+        reason=f"The code cannot be parsed ({exc}). Send plain Python source text.",
+    )

@@ -48,8 +48,23 @@ def bwrap_problem() -> str | None:
     exe = shutil.which("bwrap")
     if exe is None:
         return "bwrap: not installed (Debian: apt-get install bubblewrap)"
-    probe = [exe, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-net",
-             "--unshare-pid", "--die-with-parent", "--cap-drop", "ALL", "--", "true"]
+    probe = [
+        exe,
+        "--ro-bind",
+        "/",
+        "/",
+        "--dev",
+        "/dev",
+        "--proc",
+        "/proc",
+        "--unshare-net",
+        "--unshare-pid",
+        "--die-with-parent",
+        "--cap-drop",
+        "ALL",
+        "--",
+        "true",
+    ]
     try:
         done = subprocess.run(probe, capture_output=True, timeout=20, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -75,8 +90,9 @@ def unshare_problem() -> str | None:
     return "unshare: cannot create a network namespace here"
 
 
-def isolated_command(argv: Sequence[str], writable: Sequence[str | Path], *, network: bool = False,
-                     readable: Sequence[str | Path] = ()) -> tuple[list[str], IsolationReport]:
+def isolated_command(
+    argv: Sequence[str], writable: Sequence[str | Path], *, network: bool = False, readable: Sequence[str | Path] = ()
+) -> tuple[list[str], IsolationReport]:
     """`argv` wrapped so that it runs with no network and can write only to `writable`.
 
     With bwrap: `/` read-only, a fresh `/tmp`, `writable` folders bound read-write, the
@@ -93,15 +109,34 @@ def isolated_command(argv: Sequence[str], writable: Sequence[str | Path], *, net
     report = IsolationReport()
     problem = bwrap_problem()
     if problem is None:
-        cmd = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
-               "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
-               "--cap-drop", "ALL"]
+        cmd = [
+            "bwrap",
+            "--ro-bind",
+            "/",
+            "/",
+            "--dev",
+            "/dev",
+            "--proc",
+            "/proc",
+            "--tmpfs",
+            "/tmp",
+            "--die-with-parent",
+            "--new-session",
+            "--unshare-pid",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--cap-drop",
+            "ALL",
+        ]
         if not network:
             cmd.append("--unshare-net")
         home = os.path.expanduser("~")
         package_root = str(Path(__file__).resolve().parents[2])
-        if home not in ("/", "") and os.path.isdir(home) and not any(
-                _inside(p, home) for p in (*_PYTHON_ROOTS, package_root, *map(str, writable))):
+        if (
+            home not in ("/", "")
+            and os.path.isdir(home)
+            and not any(_inside(p, home) for p in (*_PYTHON_ROOTS, package_root, *map(str, writable)))
+        ):
             cmd += ["--tmpfs", home]  # API keys and tokens live in ~/.config, ~/.netrc, ...
         # The fresh /tmp hides whatever lived there: bring back, read-only, this package and
         # Python when they were installed under /tmp, and what the caller asks to read.
@@ -132,8 +167,15 @@ def _inside(path: str, folder: str) -> bool:
 def clean_env(home: str | Path, **extra: str) -> dict[str, str]:
     """A minimal environment for an isolated process: nothing of the caller's (API keys stay out)."""
     package_root = str(Path(__file__).resolve().parents[2])
-    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "TMPDIR": str(home),
-            "PYTHONPATH": package_root, "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8", **extra}
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "TMPDIR": str(home),
+        "PYTHONPATH": package_root,
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "LANG": "C.UTF-8",
+        **extra,
+    }
 
 
 # ---- in-process layers -----------------------------------------------------------------------
@@ -177,8 +219,11 @@ class _PathBeneath(ctypes.Structure):
 
 
 class _RulesetAttr(ctypes.Structure):
-    _fields_ = [("handled_access_fs", ctypes.c_uint64), ("handled_access_net", ctypes.c_uint64),
-                ("scoped", ctypes.c_uint64)]
+    _fields_ = [
+        ("handled_access_fs", ctypes.c_uint64),
+        ("handled_access_net", ctypes.c_uint64),
+        ("scoped", ctypes.c_uint64),
+    ]
 
 
 def landlock_abi() -> int:
@@ -249,17 +294,64 @@ def apply_seccomp(*, strict: bool) -> str:
 
     deny = sc.ERRNO(errno.EPERM)
     flt = sc.SyscallFilter(defaction=sc.ALLOW)
-    for call in ("ptrace", "process_vm_writev", "process_vm_readv", "mount", "umount2", "pivot_root",
-                 "chroot", "setrlimit", "prlimit64", "setns", "unshare", "kexec_load", "init_module",
-                 "finit_module", "bpf", "perf_event_open", "userfaultfd", "keyctl", "add_key"):
+    for call in (
+        "ptrace",
+        "process_vm_writev",
+        "process_vm_readv",
+        "mount",
+        "umount2",
+        "pivot_root",
+        "chroot",
+        "setrlimit",
+        "prlimit64",
+        "setns",
+        "unshare",
+        "kexec_load",
+        "init_module",
+        "finit_module",
+        "bpf",
+        "perf_event_open",
+        "userfaultfd",
+        "keyctl",
+        "add_key",
+    ):
         _add(flt, deny, call)
     flt.add_rule(deny, "ioctl", sc.Arg(1, sc.EQ, 0x5412))  # TIOCSTI: type into the terminal
     if strict:
-        for call in ("socket", "socketpair", "execve", "execveat", "fork", "vfork", "creat", "unlink",
-                     "unlinkat", "rename", "renameat", "renameat2", "mkdir", "mkdirat", "rmdir", "link",
-                     "linkat", "symlink", "symlinkat", "truncate", "chmod", "fchmod", "fchmodat", "chown",
-                     "fchown", "fchownat", "lchown", "mknod", "mknodat", "memfd_create", "kill",
-                     "io_uring_setup"):
+        for call in (
+            "socket",
+            "socketpair",
+            "execve",
+            "execveat",
+            "fork",
+            "vfork",
+            "creat",
+            "unlink",
+            "unlinkat",
+            "rename",
+            "renameat",
+            "renameat2",
+            "mkdir",
+            "mkdirat",
+            "rmdir",
+            "link",
+            "linkat",
+            "symlink",
+            "symlinkat",
+            "truncate",
+            "chmod",
+            "fchmod",
+            "fchmodat",
+            "chown",
+            "fchown",
+            "fchownat",
+            "lchown",
+            "mknod",
+            "mknodat",
+            "memfd_create",
+            "kill",
+            "io_uring_setup",
+        ):
             _add(flt, deny, call)
         flt.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")  # glibc falls back to clone, filtered below
         flt.add_rule(deny, "clone", sc.Arg(0, sc.MASKED_EQ, 0x00010000, 0))  # no CLONE_THREAD: a process
@@ -284,9 +376,13 @@ def _add(flt: object, action: int, call: str, *args: object) -> None:
         pass
 
 
-def isolate_current_process(write_dir: str | Path, *, extra_writable: Sequence[str | Path] = (),
-                            memory_bytes: int | None = None, cpu_seconds: float | None = None,
-                            ) -> IsolationReport:
+def isolate_current_process(
+    write_dir: str | Path,
+    *,
+    extra_writable: Sequence[str | Path] = (),
+    memory_bytes: int | None = None,
+    cpu_seconds: float | None = None,
+) -> IsolationReport:
     """Confine the calling process (a training process) for the rest of its life.
 
     After this call it can write only below `write_dir`, `extra_writable` and the usual
@@ -297,8 +393,20 @@ def isolate_current_process(write_dir: str | Path, *, extra_writable: Sequence[s
     """
     report = IsolationReport()
     seccomp_problem = preload_seccomp()
-    devices = [p for p in ("/dev/null", "/dev/zero", "/dev/shm", "/dev/dri", "/dev/nvidiactl", "/dev/nvidia-uvm",
-                           "/dev/nvidia0", "/dev/nvidia-uvm-tools") if os.path.exists(p)]
+    devices = [
+        p
+        for p in (
+            "/dev/null",
+            "/dev/zero",
+            "/dev/shm",
+            "/dev/dri",
+            "/dev/nvidiactl",
+            "/dev/nvidia-uvm",
+            "/dev/nvidia0",
+            "/dev/nvidia-uvm-tools",
+        )
+        if os.path.exists(p)
+    ]
     report.used.append(apply_rlimits(cpu_seconds=cpu_seconds, memory_bytes=memory_bytes, file_bytes=None))
     try:
         report.used.append(apply_landlock([str(write_dir), *map(str, extra_writable), *devices]))

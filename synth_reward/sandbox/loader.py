@@ -44,8 +44,9 @@ def _no_print(*args: object, **kwargs: object) -> None:
     """`print` in generated code does nothing: the hot loop must not write to stdout."""
 
 
-def _loaded_modules_only(name: str, globals_: Any = None, locals_: Any = None, fromlist: Any = (),
-                         level: int = 0) -> Any:
+def _loaded_modules_only(
+    name: str, globals_: Any = None, locals_: Any = None, fromlist: Any = (), level: int = 0
+) -> Any:
     """`__import__` for C code called from generated code (torch's argument parser imports `torch`).
 
     Generated code cannot name it (the policy rejects dunder names); it returns modules that
@@ -71,7 +72,7 @@ def module_view(dotted: str) -> SimpleNamespace:
     for full in ALLOWED_MODULE_ATTRIBUTES | ALLOWED_MODULES:
         if not full.startswith(prefix):
             continue
-        name = full[len(prefix):].split(".")[0]
+        name = full[len(prefix) :].split(".")[0]
         if name in members:
             continue
         sub = prefix + name

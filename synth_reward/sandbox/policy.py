@@ -39,10 +39,14 @@ _VIEW_METHODS = frozenset(
     diagonal unbind chunk split broadcast_to as_tensor atleast_1d atleast_2d einsum get pop""".split()
 )
 """Calls that may return (a view of) their input, so the result is not safe to assign into."""
-_MODULE_PREFIXES = frozenset(
-    ".".join(name.split(".")[:i]) for name in ALLOWED_MODULE_ATTRIBUTES | ALLOWED_MODULES
-    for i in range(1, name.count(".") + 1)
-) | ALLOWED_MODULES
+_MODULE_PREFIXES = (
+    frozenset(
+        ".".join(name.split(".")[:i])
+        for name in ALLOWED_MODULE_ATTRIBUTES | ALLOWED_MODULES
+        for i in range(1, name.count(".") + 1)
+    )
+    | ALLOWED_MODULES
+)
 
 
 @dataclass
@@ -76,8 +80,16 @@ def check_code(tree: ast.Module, kind: Kind) -> list[Finding]:
     findings = check_imports(ctx) + check_decorators(ctx)
     ctx.tree = strip_unexecuted(tree)
     _collect_bindings(ctx)
-    for check in (check_top_level, check_signature, check_statements, check_names,
-                  check_attributes, check_calls, check_assignments, check_recursion):
+    for check in (
+        check_top_level,
+        check_signature,
+        check_statements,
+        check_names,
+        check_attributes,
+        check_calls,
+        check_assignments,
+        check_recursion,
+    ):
         findings += check(ctx)
     return sorted(findings, key=lambda f: f.line or 0)
 
@@ -88,8 +100,7 @@ class _StripUnexecuted(ast.NodeTransformer):
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
         node.decorator_list, node.returns = [], None
-        for a in [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs, node.args.vararg,
-                  node.args.kwarg]:
+        for a in [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs, node.args.vararg, node.args.kwarg]:
             if a is not None:
                 a.annotation = None
         self.generic_visit(node)
@@ -131,18 +142,33 @@ def check_size(tree: ast.Module) -> list[Finding]:
     nodes = list(ast.walk(tree))
     last = max((getattr(n, "end_lineno", 0) or 0 for n in nodes), default=0)
     if last > MAX_LINES or len(nodes) > MAX_NODES:
-        return [_policy(None, "code size",
-                        f"The code has {last} lines and {len(nodes)} syntax nodes; the limit is {MAX_LINES} "
-                        f"lines and {MAX_NODES} nodes. Write a shorter reward: a few named terms combined.")]
+        return [
+            _policy(
+                None,
+                "code size",
+                f"The code has {last} lines and {len(nodes)} syntax nodes; the limit is {MAX_LINES} "
+                f"lines and {MAX_NODES} nodes. Write a shorter reward: a few named terms combined.",
+            )
+        ]
     functions = [n for n in nodes if isinstance(n, (ast.FunctionDef, ast.Lambda))]
     if len(functions) > MAX_FUNCTIONS:
-        return [_policy(functions[MAX_FUNCTIONS], "too many functions",
-                        f"The code defines {len(functions)} functions; at most {MAX_FUNCTIONS} are allowed.")]
+        return [
+            _policy(
+                functions[MAX_FUNCTIONS],
+                "too many functions",
+                f"The code defines {len(functions)} functions; at most {MAX_FUNCTIONS} are allowed.",
+            )
+        ]
     for n in nodes:
         if isinstance(n, ast.Constant) and isinstance(n.value, (str, bytes)) and len(n.value) > MAX_CONSTANT_CHARS:
-            return [_policy(n, "huge constant",
-                            f"A literal of {len(n.value):,} characters; at most {MAX_CONSTANT_CHARS} are allowed. "
-                            "Reward code needs no large literals.")]
+            return [
+                _policy(
+                    n,
+                    "huge constant",
+                    f"A literal of {len(n.value):,} characters; at most {MAX_CONSTANT_CHARS} are allowed. "
+                    "Reward code needs no large literals.",
+                )
+            ]
     return []
 
 
@@ -169,13 +195,23 @@ def check_imports(ctx: _Context) -> list[Finding]:
             for alias in node.names:
                 full = f"{module}.{alias.name}"
                 if alias.name == "*":
-                    findings.append(_policy(node, "from ... import *",
-                                            f"`from {module} import *` hides which names the code uses. "
-                                            f"Write `import {module}` and use `{module}.name`."))
+                    findings.append(
+                        _policy(
+                            node,
+                            "from ... import *",
+                            f"`from {module} import *` hides which names the code uses. "
+                            f"Write `import {module}` and use `{module}.name`.",
+                        )
+                    )
                 elif full not in ALLOWED_MODULE_ATTRIBUTES and full not in ALLOWED_MODULES:
-                    findings.append(_policy(node, f"import of {full}",
-                                            f"`{full}` is not on the allowlist. Use plain torch operations "
-                                            f"(`torch.exp`, `torch.clamp`, `torch.linalg.norm`, ...)."))
+                    findings.append(
+                        _policy(
+                            node,
+                            f"import of {full}",
+                            f"`{full}` is not on the allowlist. Use plain torch operations "
+                            f"(`torch.exp`, `torch.clamp`, `torch.linalg.norm`, ...).",
+                        )
+                    )
                 else:
                     ctx.aliases[alias.asname or alias.name] = full
     return findings
@@ -184,9 +220,12 @@ def check_imports(ctx: _Context) -> list[Finding]:
 def _bad_import(node: ast.AST, module: str) -> Finding:
     root = module.split(".")[0]
     why = FORBIDDEN_MODULE_HINTS.get(root, f"`{module}` is not available to reward code")
-    return _policy(node, f"import {module}",
-                   f"`import {module}` is not allowed: {why}. Only torch, math, numpy and typing may be "
-                   f"imported; compute the result from `state` and `action` with torch operations.")
+    return _policy(
+        node,
+        f"import {module}",
+        f"`import {module}` is not allowed: {why}. Only torch, math, numpy and typing may be "
+        f"imported; compute the result from `state` and `action` with torch operations.",
+    )
 
 
 def check_top_level(ctx: _Context) -> list[Finding]:
@@ -200,35 +239,58 @@ def check_top_level(ctx: _Context) -> list[Finding]:
             continue  # docstring or a stray string
         if isinstance(node, ast.Pass):
             continue
-        target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else (
-            node.target if isinstance(node, ast.AnnAssign) else None)
+        target = (
+            node.targets[0]
+            if isinstance(node, ast.Assign) and len(node.targets) == 1
+            else (node.target if isinstance(node, ast.AnnAssign) else None)
+        )
         if isinstance(target, ast.Name) and node.value is not None:
             bad = _non_constant(node.value, ctx, constants)
             if bad is None:
                 constants.add(target.id)
                 continue
-            findings.append(_policy(bad, "top-level computation",
-                                    f"Line {bad.lineno}: top-level assignments may only define constants "
-                                    f"(numbers, strings, tuples, `math.pi`), but `{target.id}` is computed with "
-                                    f"`{ast.unparse(bad)[:60]}`. Compute it inside `{FUNCTION_NAMES[ctx.kind]}`."))
+            findings.append(
+                _policy(
+                    bad,
+                    "top-level computation",
+                    f"Line {bad.lineno}: top-level assignments may only define constants "
+                    f"(numbers, strings, tuples, `math.pi`), but `{target.id}` is computed with "
+                    f"`{ast.unparse(bad)[:60]}`. Compute it inside `{FUNCTION_NAMES[ctx.kind]}`.",
+                )
+            )
             continue
         if isinstance(node, ast.If) and "__name__" in ast.unparse(node.test):
-            findings.append(_policy(node, "__main__ block",
-                                    "Remove the `if __name__ == \"__main__\":` block: the code is imported, "
-                                    "never run as a script, and must not execute anything at load time."))
+            findings.append(
+                _policy(
+                    node,
+                    "__main__ block",
+                    'Remove the `if __name__ == "__main__":` block: the code is imported, '
+                    "never run as a script, and must not execute anything at load time.",
+                )
+            )
             continue
-        findings.append(_policy(node, f"top-level {type(node).__name__.lower()}",
-                                f"Line {node.lineno}: the top level may only hold imports, function definitions "
-                                f"and constants, but it has a `{type(node).__name__}` statement "
-                                f"(`{ast.unparse(node).splitlines()[0][:60]}`). Move it into a function."))
+        findings.append(
+            _policy(
+                node,
+                f"top-level {type(node).__name__.lower()}",
+                f"Line {node.lineno}: the top level may only hold imports, function definitions "
+                f"and constants, but it has a `{type(node).__name__}` statement "
+                f"(`{ast.unparse(node).splitlines()[0][:60]}`). Move it into a function.",
+            )
+        )
     for fn in (n for n in ast.walk(ctx.tree) if isinstance(n, (ast.FunctionDef, ast.Lambda))):
         for default in fn.args.defaults + [d for d in fn.args.kw_defaults if d is not None]:
             bad = _non_constant(default, ctx, constants)
             if bad is not None:
-                findings.append(_policy(bad, "computed default argument",
-                                        f"Default arguments are evaluated when the code loads and must be "
-                                        f"constants, but one is `{ast.unparse(bad)[:60]}`. Compute it inside "
-                                        f"the function."))
+                findings.append(
+                    _policy(
+                        bad,
+                        "computed default argument",
+                        f"Default arguments are evaluated when the code loads and must be "
+                        f"constants, but one is `{ast.unparse(bad)[:60]}`. Compute it inside "
+                        f"the function.",
+                    )
+                )
     return findings
 
 
@@ -245,15 +307,23 @@ def _non_constant(node: ast.expr, ctx: _Context, constants: set[str]) -> ast.exp
         return _non_constant(node.operand, ctx, constants)
     if isinstance(node, ast.BinOp):
         if isinstance(node.op, (ast.Mult, ast.Pow, ast.LShift)) and not all(
-                isinstance(side, ast.Constant) and isinstance(side.value, float | int) and abs(side.value) < 1e4
-                for side in (node.left, node.right) if isinstance(side, ast.Constant | ast.List | ast.Tuple)):
+            isinstance(side, ast.Constant) and isinstance(side.value, float | int) and abs(side.value) < 1e4
+            for side in (node.left, node.right)
+            if isinstance(side, ast.Constant | ast.List | ast.Tuple)
+        ):
             return node  # sequence repetition or a huge power: resource games at load time
         return _non_constant(node.left, ctx, constants) or _non_constant(node.right, ctx, constants)
     if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
         return next((b for e in node.elts if (b := _non_constant(e, ctx, constants)) is not None), None)
     if isinstance(node, ast.Dict):
-        return next((b for e in [*node.keys, *node.values] if e is not None
-                     and (b := _non_constant(e, ctx, constants)) is not None), None)
+        return next(
+            (
+                b
+                for e in [*node.keys, *node.values]
+                if e is not None and (b := _non_constant(e, ctx, constants)) is not None
+            ),
+            None,
+        )
     return node
 
 
@@ -265,20 +335,35 @@ def check_signature(ctx: _Context) -> list[Finding]:
     positional = fn.args.posonlyargs + fn.args.args
     without_default = len(positional) - len(fn.args.defaults)
     if fn.args.vararg is None and len(positional) < required or without_default > required:
-        return [_policy(fn, "signature",
-                        f"`{name}` takes ({', '.join(a.arg for a in positional)}), but it is called as "
-                        f"`{SIGNATURES[ctx.kind]}`. Give it exactly those parameters.")]
+        return [
+            _policy(
+                fn,
+                "signature",
+                f"`{name}` takes ({', '.join(a.arg for a in positional)}), but it is called as "
+                f"`{SIGNATURES[ctx.kind]}`. Give it exactly those parameters.",
+            )
+        ]
     if any(d is None for d in fn.args.kw_defaults):
-        return [_policy(fn, "signature", f"`{name}` has required keyword-only parameters; it is called as "
-                                         f"`{SIGNATURES[ctx.kind]}`.")]
+        return [
+            _policy(
+                fn,
+                "signature",
+                f"`{name}` has required keyword-only parameters; it is called as `{SIGNATURES[ctx.kind]}`.",
+            )
+        ]
     return []
 
 
 _STATEMENT_HINTS: dict[type, tuple[str, str]] = {
-    ast.While: ("while loop", "a `while` loop may never end; use vectorized tensor operations or "
-                              "`for i in range(K)` with a small constant K"),
-    ast.Try: ("try statement", "errors must surface in the sandbox, not be hidden; remove the `try` and "
-                               "guard values with `torch.clamp`/`torch.where`/`torch.nan_to_num`"),
+    ast.While: (
+        "while loop",
+        "a `while` loop may never end; use vectorized tensor operations or `for i in range(K)` with a small constant K",
+    ),
+    ast.Try: (
+        "try statement",
+        "errors must surface in the sandbox, not be hidden; remove the `try` and "
+        "guard values with `torch.clamp`/`torch.where`/`torch.nan_to_num`",
+    ),
     ast.TryStar: ("try statement", "remove the `try`; guard values with `torch.clamp` or `torch.where`"),
     ast.With: ("with statement", "context managers are not needed; the trainer already disables autograd"),
     ast.AsyncWith: ("async with", "reward code is synchronous; remove it"),
@@ -303,8 +388,13 @@ def check_statements(ctx: _Context) -> list[Finding]:
         if hint is not None:
             findings.append(_policy(node, hint[0], f"Line {node.lineno}: {hint[0]} is not allowed: {hint[1]}."))
         elif isinstance(node, ast.Delete) and not all(isinstance(t, ast.Name) for t in node.targets):
-            findings.append(_policy(node, "del of item or attribute",
-                                    "`del` may only remove local variables; reward code must not change objects."))
+            findings.append(
+                _policy(
+                    node,
+                    "del of item or attribute",
+                    "`del` may only remove local variables; reward code must not change objects.",
+                )
+            )
     return findings
 
 
@@ -316,9 +406,14 @@ def check_decorators(ctx: _Context) -> list[Finding]:
             for deco in fn.decorator_list:
                 target = deco.func if isinstance(deco, ast.Call) else deco
                 if ctx.dotted(target) not in ALLOWED_DECORATORS:
-                    findings.append(_policy(deco, "decorator",
-                                            f"Line {deco.lineno}: decorator `@{ast.unparse(deco)}` is not allowed; "
-                                            f"only `@torch.jit.script` (ignored) is. Remove it."))
+                    findings.append(
+                        _policy(
+                            deco,
+                            "decorator",
+                            f"Line {deco.lineno}: decorator `@{ast.unparse(deco)}` is not allowed; "
+                            f"only `@torch.jit.script` (ignored) is. Remove it.",
+                        )
+                    )
     return findings
 
 
@@ -350,36 +445,56 @@ def check_names(ctx: _Context) -> list[Finding]:
             names.append((node.id, node))
         elif isinstance(node, (ast.FunctionDef, ast.Lambda)):
             args = node.args
-            names += [(a.arg, node) for a in [*args.posonlyargs, *args.args, *args.kwonlyargs,
-                                               args.vararg, args.kwarg] if a is not None]
+            names += [
+                (a.arg, node)
+                for a in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]
+                if a is not None
+            ]
             if isinstance(node, ast.FunctionDef):
                 names.append((node.name, node))
         for name, where in names:
             if name.startswith("__"):
-                findings.append(_policy(where, f"name {name}",
-                                        f"Line {where.lineno}: `{name}` is not allowed: double-underscore names "
-                                        f"reach the interpreter's internals. Use plain names."))
+                findings.append(
+                    _policy(
+                        where,
+                        f"name {name}",
+                        f"Line {where.lineno}: `{name}` is not allowed: double-underscore names "
+                        f"reach the interpreter's internals. Use plain names.",
+                    )
+                )
             elif name in ctx.aliases and isinstance(where, ast.Name) and isinstance(where.ctx, ast.Store):
-                findings.append(_policy(where, f"rebinding {name}",
-                                        f"Line {where.lineno}: `{name}` is the imported `{ctx.aliases[name]}`; "
-                                        f"do not assign to it. Pick another variable name."))
-            elif isinstance(where, ast.Name) and isinstance(where.ctx, ast.Load) and name not in ctx.bound \
-                    and name not in ALLOWED_BUILTINS:
+                findings.append(
+                    _policy(
+                        where,
+                        f"rebinding {name}",
+                        f"Line {where.lineno}: `{name}` is the imported `{ctx.aliases[name]}`; "
+                        f"do not assign to it. Pick another variable name.",
+                    )
+                )
+            elif (
+                isinstance(where, ast.Name)
+                and isinstance(where.ctx, ast.Load)
+                and name not in ctx.bound
+                and name not in ALLOWED_BUILTINS
+            ):
                 findings.append(_unknown_name(where, name))
     return findings
 
 
 def _unknown_name(node: ast.AST, name: str) -> Finding:
     if name in FORBIDDEN_HINTS:
-        return _policy(node, f"{name}(...)", f"Line {node.lineno}: `{name}` is not allowed: "
-                                             f"{FORBIDDEN_HINTS[name]}.")
+        return _policy(node, f"{name}(...)", f"Line {node.lineno}: `{name}` is not allowed: {FORBIDDEN_HINTS[name]}.")
     if name in FORBIDDEN_MODULE_HINTS:
-        return _policy(node, f"name {name}", f"Line {node.lineno}: `{name}` is not available: "
-                                             f"{FORBIDDEN_MODULE_HINTS[name]}.")
-    return _policy(node, f"unknown name {name}",
-                   f"Line {node.lineno}: `{name}` is not defined in the code and is not an allowed builtin "
-                   f"({', '.join(sorted(ALLOWED_BUILTINS))}). Define it, import it from torch/math/numpy/"
-                   f"typing, or read it from `state`.")
+        return _policy(
+            node, f"name {name}", f"Line {node.lineno}: `{name}` is not available: {FORBIDDEN_MODULE_HINTS[name]}."
+        )
+    return _policy(
+        node,
+        f"unknown name {name}",
+        f"Line {node.lineno}: `{name}` is not defined in the code and is not an allowed builtin "
+        f"({', '.join(sorted(ALLOWED_BUILTINS))}). Define it, import it from torch/math/numpy/"
+        f"typing, or read it from `state`.",
+    )
 
 
 def check_attributes(ctx: _Context) -> list[Finding]:
@@ -407,10 +522,15 @@ def _check_attribute_chain(ctx: _Context, node: ast.Attribute) -> list[Finding]:
     module = ctx.aliases.get(cur.id) if isinstance(cur, ast.Name) else None
     for part in parts:
         if part.attr.startswith("_"):
-            return [_policy(part, f"attribute {part.attr}",
-                            f"Line {part.lineno}: `.{part.attr}` is not allowed: names starting with `_` are "
-                            f"private or reach the interpreter's internals (`__class__`, `__globals__`, "
-                            f"`_raw`). Use the public State API (`state.body(name).pos`, `state.joint_pos`, ...).")]
+            return [
+                _policy(
+                    part,
+                    f"attribute {part.attr}",
+                    f"Line {part.lineno}: `.{part.attr}` is not allowed: names starting with `_` are "
+                    f"private or reach the interpreter's internals (`__class__`, `__globals__`, "
+                    f"`_raw`). Use the public State API (`state.body(name).pos`, `state.joint_pos`, ...).",
+                )
+            ]
         if module is not None:
             dotted = f"{module}.{part.attr}"
             if dotted in ALLOWED_MODULE_ATTRIBUTES:
@@ -429,35 +549,63 @@ def _module_attribute(node: ast.AST, dotted: str) -> Finding:
     name = dotted.rsplit(".", 1)[1]
     if name.endswith("_"):
         why = "it changes a tensor in place; use the out-of-place form"
-    elif name in {"save", "load", "hub", "from_file", "savetxt", "loadtxt", "fromfile", "tofile", "savez",
-                  "memmap", "genfromtxt"}:
+    elif name in {
+        "save",
+        "load",
+        "hub",
+        "from_file",
+        "savetxt",
+        "loadtxt",
+        "fromfile",
+        "tofile",
+        "savez",
+        "memmap",
+        "genfromtxt",
+    }:
         why = "reward code may not read or write files"
-    elif name.startswith(("rand", "normal", "bernoulli", "multinomial", "manual_seed", "seed", "poisson")) \
-            or ".random" in dotted:
+    elif (
+        name.startswith(("rand", "normal", "bernoulli", "multinomial", "manual_seed", "seed", "poisson"))
+        or ".random" in dotted
+    ):
         why = "random numbers make the reward non-deterministic and move the trainer's random state"
     elif name.startswith("set_") or name in {"ops", "classes", "utils", "backends", "cuda", "distributed"}:
         why = "reward code may not change torch's global settings or reach its extension machinery"
     else:
         why = "it is not on the allowlist of pure tensor math"
-    return _policy(node, dotted, f"Line {node.lineno}: `{dotted}` is not allowed: {why}. Use pure functions "
-                                 f"such as `torch.exp`, `torch.clamp`, `torch.where`, `torch.linalg.norm`, "
-                                 f"`torch.nn.functional.softplus`.")
+    return _policy(
+        node,
+        dotted,
+        f"Line {node.lineno}: `{dotted}` is not allowed: {why}. Use pure functions "
+        f"such as `torch.exp`, `torch.clamp`, `torch.where`, `torch.linalg.norm`, "
+        f"`torch.nn.functional.softplus`.",
+    )
 
 
 def _attribute(node: ast.Attribute) -> Finding:
     name = node.attr
     if name.endswith("_") and name.rstrip("_") in ALLOWED_ATTRIBUTES:
-        return _policy(node, f".{name}()", f"Line {node.lineno}: `.{name}()` changes a tensor in place, "
-                                           f"which could change the simulator's state. Write "
-                                           f"`x = x.{name.rstrip('_')}(...)` instead.")
+        return _policy(
+            node,
+            f".{name}()",
+            f"Line {node.lineno}: `.{name}()` changes a tensor in place, "
+            f"which could change the simulator's state. Write "
+            f"`x = x.{name.rstrip('_')}(...)` instead.",
+        )
     if name in {"format", "format_map"}:
-        return _policy(node, f".{name}", f"Line {node.lineno}: `str.{name}` can read attributes through its "
-                                         f"format string and is not allowed. Use an f-string with plain names.")
-    return _policy(node, f"attribute .{name}",
-                   f"Line {node.lineno}: `.{name}` is not an allowed attribute. Reward code may read the State "
-                   f"API (`state.body(name).pos/.up/.lin_vel/...`, `state.joint(name).pos/.vel`, "
-                   f"`state.com_vel`, `state.dt`, ...) and use out-of-place tensor methods (`.sum`, `.clamp`, "
-                   f"`.norm`, ...).")
+        return _policy(
+            node,
+            f".{name}",
+            f"Line {node.lineno}: `str.{name}` can read attributes through its "
+            f"format string and is not allowed. Use an f-string with plain names.",
+        )
+    return _policy(
+        node,
+        f"attribute .{name}",
+        f"Line {node.lineno}: `.{name}` is not an allowed attribute. Reward code may read the State "
+        f"API (`state.body(name).pos/.up/.lin_vel/...`, `state.joint(name).pos/.vel`, "
+        f"`state.com_vel`, `state.dt`, ...) and use out-of-place tensor methods (`.sum`, `.clamp`, "
+        f"`.norm`, ...).",
+    )
 
 
 def check_calls(ctx: _Context) -> list[Finding]:
@@ -467,10 +615,15 @@ def check_calls(ctx: _Context) -> list[Finding]:
         if isinstance(node, ast.Call):
             for kw in node.keywords:
                 if kw.arg == "out":
-                    findings.append(_policy(node, "out= argument",
-                                            f"Line {node.lineno}: `out=` writes into an existing tensor, which "
-                                            f"could be the simulator's state. Assign the result instead: "
-                                            f"`y = {ast.unparse(node.func)}(...)`."))
+                    findings.append(
+                        _policy(
+                            node,
+                            "out= argument",
+                            f"Line {node.lineno}: `out=` writes into an existing tensor, which "
+                            f"could be the simulator's state. Assign the result instead: "
+                            f"`y = {ast.unparse(node.func)}(...)`.",
+                        )
+                    )
     return findings
 
 
@@ -485,36 +638,56 @@ def check_assignments(ctx: _Context) -> list[Finding]:
     findings = []
     for fn in [n for n in ast.walk(ctx.tree) if isinstance(n, ast.FunctionDef)]:
         bindings: dict[str, list[ast.expr | None]] = {}
-        params = {a.arg for a in [*fn.args.posonlyargs, *fn.args.args, *fn.args.kwonlyargs,
-                                  fn.args.vararg, fn.args.kwarg] if a is not None}
+        params = {
+            a.arg
+            for a in [*fn.args.posonlyargs, *fn.args.args, *fn.args.kwonlyargs, fn.args.vararg, fn.args.kwarg]
+            if a is not None
+        }
         for node in _walk_function(fn):
             if isinstance(node, ast.Assign):
                 for t in node.targets:
                     _record(bindings, t, node.value)
             elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
-                _record(bindings, node.target, node.value if isinstance(node, ast.AnnAssign) else
-                        ast.BinOp(left=node.target, op=node.op, right=node.value))
+                _record(
+                    bindings,
+                    node.target,
+                    node.value
+                    if isinstance(node, ast.AnnAssign)
+                    else ast.BinOp(left=node.target, op=node.op, right=node.value),
+                )
             elif isinstance(node, (ast.For, ast.comprehension)):
                 _record(bindings, node.target, None)
             elif isinstance(node, ast.NamedExpr):
                 _record(bindings, node.target, node.value)
         for node in _walk_function(fn):
-            targets = node.targets if isinstance(node, ast.Assign) else (
-                [node.target] if isinstance(node, (ast.AugAssign, ast.AnnAssign)) else [])
+            targets = (
+                node.targets
+                if isinstance(node, ast.Assign)
+                else ([node.target] if isinstance(node, (ast.AugAssign, ast.AnnAssign)) else [])
+            )
             for target in targets:
                 for t in _flatten(target):
                     if isinstance(t, ast.Attribute):
-                        findings.append(_policy(t, "attribute assignment",
-                                                f"Line {t.lineno}: assigning to `{ast.unparse(t)}` changes an "
-                                                f"object the code did not create (the state, a tensor, a module). "
-                                                f"Use a local variable."))
+                        findings.append(
+                            _policy(
+                                t,
+                                "attribute assignment",
+                                f"Line {t.lineno}: assigning to `{ast.unparse(t)}` changes an "
+                                f"object the code did not create (the state, a tensor, a module). "
+                                f"Use a local variable.",
+                            )
+                        )
                     elif isinstance(t, ast.Subscript):
                         base = t.value
                         while isinstance(base, ast.Subscript):
                             base = base.value
                         name = base.id if isinstance(base, ast.Name) else None
-                        if name is None or name in params or not bindings.get(name) or not all(
-                                _fresh(v, ctx) for v in bindings[name]):
+                        if (
+                            name is None
+                            or name in params
+                            or not bindings.get(name)
+                            or not all(_fresh(v, ctx) for v in bindings[name])
+                        ):
                             findings.append(_item_assignment(t, name, params))
     return findings
 
@@ -547,8 +720,21 @@ def _fresh(value: ast.expr | None, ctx: _Context) -> bool:
     """True when `value` certainly evaluates to a new object (not a view of an input)."""
     if value is None:
         return False
-    if isinstance(value, (ast.Dict, ast.List, ast.DictComp, ast.ListComp, ast.Set, ast.SetComp,
-                          ast.BinOp, ast.UnaryOp, ast.Compare, ast.Constant)):
+    if isinstance(
+        value,
+        (
+            ast.Dict,
+            ast.List,
+            ast.DictComp,
+            ast.ListComp,
+            ast.Set,
+            ast.SetComp,
+            ast.BinOp,
+            ast.UnaryOp,
+            ast.Compare,
+            ast.Constant,
+        ),
+    ):
         return True
     if isinstance(value, ast.IfExp):
         return _fresh(value.body, ctx) and _fresh(value.orelse, ctx)
@@ -557,41 +743,61 @@ def _fresh(value: ast.expr | None, ctx: _Context) -> bool:
         dotted = ctx.dotted(func)
         if dotted is not None:
             return dotted in FRESH_CONSTRUCTORS or (
-                dotted.startswith("torch.") and dotted.rsplit(".", 1)[1] not in _VIEW_METHODS)
+                dotted.startswith("torch.") and dotted.rsplit(".", 1)[1] not in _VIEW_METHODS
+            )
         if isinstance(func, ast.Name):
             return func.id in FRESH_CONSTRUCTORS
         if isinstance(func, ast.Attribute):
-            return func.attr in FRESH_METHODS or func.attr not in _VIEW_METHODS and func.attr in ALLOWED_ATTRIBUTES \
+            return (
+                func.attr in FRESH_METHODS
+                or func.attr not in _VIEW_METHODS
+                and func.attr in ALLOWED_ATTRIBUTES
                 and func.attr not in {"body", "joint", "items", "keys", "values"}
+            )
     return False
 
 
 def _item_assignment(t: ast.Subscript, name: str | None, params: set[str]) -> Finding:
     what = f"`{name}`" if name else "this object"
-    why = "is an input" if name in params else "may be a view of the state or the action (it was not created " \
-                                              "by `torch.zeros_like`, arithmetic or `.clone()` in this function)"
-    return _policy(t, "item assignment",
-                   f"Line {t.lineno}: `{ast.unparse(t)} = ...` writes into {what}, which {why}; that would "
-                   f"change the simulator's data in place. Build a new tensor instead: "
-                   f"`x = torch.where(mask, value, x)`, or copy first with `x = x.clone()`.")
+    why = (
+        "is an input"
+        if name in params
+        else "may be a view of the state or the action (it was not created "
+        "by `torch.zeros_like`, arithmetic or `.clone()` in this function)"
+    )
+    return _policy(
+        t,
+        "item assignment",
+        f"Line {t.lineno}: `{ast.unparse(t)} = ...` writes into {what}, which {why}; that would "
+        f"change the simulator's data in place. Build a new tensor instead: "
+        f"`x = torch.where(mask, value, x)`, or copy first with `x = x.clone()`.",
+    )
 
 
 def check_recursion(ctx: _Context) -> list[Finding]:
     """No function may call itself, directly or through others (stack exhaustion, exponential time)."""
     calls: dict[str, set[str]] = {}
     for name, fn in ctx.functions.items():
-        calls[name] = {n.func.id for n in ast.walk(fn) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
-                       and n.func.id in ctx.functions}
+        calls[name] = {
+            n.func.id
+            for n in ast.walk(fn)
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in ctx.functions
+        }
     for start, fn in ctx.functions.items():
         seen: set[str] = set()
         stack = list(calls[start])
         while stack:
             cur = stack.pop()
             if cur == start:
-                return [_policy(fn, "recursion",
-                                f"Line {fn.lineno}: `{start}` calls itself (directly or through another "
-                                f"function); recursion is not allowed. Use vectorized tensor operations or a "
-                                f"`for` loop over a small fixed range.")]
+                return [
+                    _policy(
+                        fn,
+                        "recursion",
+                        f"Line {fn.lineno}: `{start}` calls itself (directly or through another "
+                        f"function); recursion is not allowed. Use vectorized tensor operations or a "
+                        f"`for` loop over a small fixed range.",
+                    )
+                ]
             if cur not in seen:
                 seen.add(cur)
                 stack.extend(calls.get(cur, ()))

@@ -88,8 +88,14 @@ class Verdict(BaseModel):
 
     @classmethod
     def rejected(cls, finding: Finding, **fields: object) -> Verdict:
-        return cls(accepted=False, stage=finding.stage, reason=finding.reason, line=finding.line,
-                   culprit=finding.culprit, **fields)
+        return cls(
+            accepted=False,
+            stage=finding.stage,
+            reason=finding.reason,
+            line=finding.line,
+            culprit=finding.culprit,
+            **fields,
+        )
 
 
 class ProbeLimits(BaseModel):

@@ -45,12 +45,18 @@ class _Worker:
         if morphology and num_envs:
             argv += ["--morphology", morphology, "--num-envs", str(num_envs)]
         cmd, self.report = isolated_command(argv, [self.scratch])
-        env = clean_env(self.scratch, PYTHONHASHSEED="0", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
-                        MUJOCO_GL="disable")
+        env = clean_env(self.scratch, PYTHONHASHSEED="0", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MUJOCO_GL="disable")
         self.log_path = Path(self.scratch) / "worker.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 (closed in close())
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
-                                     cwd=self.scratch, env=env, start_new_session=True)
+        self.proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            cwd=self.scratch,
+            env=env,
+            start_new_session=True,
+        )
         self._buffer = b""
         self.ready = False
 
@@ -116,8 +122,14 @@ class ProbeRunner:
             self._worker = _Worker(morphology, num_envs)
         return self._worker
 
-    def probe(self, code: str, kind: Kind, morphology: str, num_envs: int, limits: ProbeLimits,
-              ) -> tuple[ProbeResult, IsolationReport]:
+    def probe(
+        self,
+        code: str,
+        kind: Kind,
+        morphology: str,
+        num_envs: int,
+        limits: ProbeLimits,
+    ) -> tuple[ProbeResult, IsolationReport]:
         """Run one candidate; a child killed or out of time becomes a rejection, not an error."""
         with self._lock:
             worker = self._ensure(morphology, num_envs)
@@ -127,8 +139,14 @@ class ProbeRunner:
                     if line is None or not json.loads(line).get("ready"):
                         raise SandboxError(f"the sandbox worker did not start: {worker.log_tail() or 'no output'}")
                     worker.ready = True
-                request = {"code": code, "kind": kind, "morphology": morphology, "num_envs": num_envs,
-                           "limits": limits.model_dump(), "timeout": RESULT_TIMEOUT_S}
+                request = {
+                    "code": code,
+                    "kind": kind,
+                    "morphology": morphology,
+                    "num_envs": num_envs,
+                    "limits": limits.model_dump(),
+                    "timeout": RESULT_TIMEOUT_S,
+                }
                 assert worker.proc.stdin is not None
                 worker.proc.stdin.write((json.dumps(request) + "\n").encode())
                 worker.proc.stdin.flush()

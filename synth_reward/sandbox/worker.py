@@ -60,8 +60,11 @@ def isolate(scratch: str) -> tuple[list[str], list[str]]:
 
     used, missing = [], []
     seccomp_problem = isolation.preload_seccomp()
-    used.append(isolation.apply_rlimits(cpu_seconds=PROBE_CPU_SECONDS, memory_bytes=PROBE_MEMORY_BYTES,
-                                        file_bytes=PROBE_FILE_BYTES))
+    used.append(
+        isolation.apply_rlimits(
+            cpu_seconds=PROBE_CPU_SECONDS, memory_bytes=PROBE_MEMORY_BYTES, file_bytes=PROBE_FILE_BYTES
+        )
+    )
     try:
         used.append(isolation.apply_landlock([scratch]))
     except OSError as exc:
@@ -76,8 +79,14 @@ def isolate(scratch: str) -> tuple[list[str], list[str]]:
     return used, missing
 
 
-def _child(request: dict[str, Any], states: dict[str, Any], num_actions: int, result_fd: int, scratch: str,
-           close_fds: list[int]) -> None:
+def _child(
+    request: dict[str, Any],
+    states: dict[str, Any],
+    num_actions: int,
+    result_fd: int,
+    scratch: str,
+    close_fds: list[int],
+) -> None:
     """Runs in the forked child; never returns."""
     status = 1
     try:
@@ -90,12 +99,13 @@ def _child(request: dict[str, Any], states: dict[str, Any], num_actions: int, re
         from synth_reward.sandbox.records import ProbeLimits
 
         used, missing = isolate(scratch)
-        result = run_probe(request["code"], request["kind"], states, num_actions,
-                           ProbeLimits.model_validate(request["limits"]))
+        result = run_probe(
+            request["code"], request["kind"], states, num_actions, ProbeLimits.model_validate(request["limits"])
+        )
         result.used, result.missing = used, missing
         data = (result.model_dump_json() + "\n").encode()
         while data:
-            data = data[os.write(result_fd, data):]
+            data = data[os.write(result_fd, data) :]
         status = 0
     finally:
         os._exit(status)
@@ -126,19 +136,26 @@ def _wait_child(pid: int, read_fd: int, timeout: float) -> tuple[bytes, int | No
 def _no_result(status: int | None, timeout: float) -> dict[str, Any]:
     """A ProbeResult (as a dict) for a child that gave no result: killed by a limit, or crashed."""
     if status is None:
-        why = (f"it did not finish within {timeout:g} s and was killed. The code must return quickly on every "
-               f"state: no long or data-dependent loops")
+        why = (
+            f"it did not finish within {timeout:g} s and was killed. The code must return quickly on every "
+            f"state: no long or data-dependent loops"
+        )
         culprit = "wall-clock limit"
     else:
         sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
         name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
-        why = {"SIGXCPU": "it used up its CPU-time limit", "SIGKILL": "it was killed (memory or time limit)",
-               "SIGSEGV": "it crashed", "SIGSYS": "it made a forbidden system call"}.get(name, "")
+        why = {
+            "SIGXCPU": "it used up its CPU-time limit",
+            "SIGKILL": "it was killed (memory or time limit)",
+            "SIGSEGV": "it crashed",
+            "SIGSYS": "it made a forbidden system call",
+        }.get(name, "")
         why = why or (f"it died of {name}" if sig else f"it exited with status {os.WEXITSTATUS(status)}")
         why += ". The code must run in bounded time and memory and must not try to stop or escape the process"
         culprit = "probe process died"
-    return {"finding": {"stage": "probe", "culprit": culprit,
-                        "reason": f"The probe process ended without a result: {why}."}}
+    return {
+        "finding": {"stage": "probe", "culprit": culprit, "reason": f"The probe process ended without a result: {why}."}
+    }
 
 
 def main() -> None:
@@ -198,7 +215,7 @@ def main() -> None:
 def _send(fd: int, message: dict[str, Any]) -> None:
     data = (json.dumps(message) + "\n").encode()
     while data:
-        data = data[os.write(fd, data):]
+        data = data[os.write(fd, data) :]
 
 
 if __name__ == "__main__":

@@ -16,13 +16,31 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "TrainConfig": "config", "default_config": "config", "MORPHOLOGY_DEFAULTS": "config",
-    "Trainer": "trainer", "train": "trainer", "Progress": "trainer", "load_checkpoint": "trainer",
-    "evaluate": "evaluate", "rollout": "evaluate", "export_npz": "evaluate", "load_npz": "evaluate",
-    "replay_success": "evaluate", "render_video": "evaluate", "EvalResult": "evaluate",
-    "analyze": "analyzer", "reflect": "analyzer", "analyze_rollouts": "analyzer", "Analysis": "analyzer",
-    "RewardFault": "vecenv", "TrainEnv": "vecenv", "vet_and_load_reward": "reward", "load_reward_code": "reward",
-    "TrainRecord": "records", "TrainResult": "records", "RunManifest": "records",
+    "TrainConfig": "config",
+    "default_config": "config",
+    "MORPHOLOGY_DEFAULTS": "config",
+    "Trainer": "trainer",
+    "train": "trainer",
+    "Progress": "trainer",
+    "load_checkpoint": "trainer",
+    "evaluate": "evaluate",
+    "rollout": "evaluate",
+    "export_npz": "evaluate",
+    "load_npz": "evaluate",
+    "replay_success": "evaluate",
+    "render_video": "evaluate",
+    "EvalResult": "evaluate",
+    "analyze": "analyzer",
+    "reflect": "analyzer",
+    "analyze_rollouts": "analyzer",
+    "Analysis": "analyzer",
+    "RewardFault": "vecenv",
+    "TrainEnv": "vecenv",
+    "vet_and_load_reward": "reward",
+    "load_reward_code": "reward",
+    "TrainRecord": "records",
+    "TrainResult": "records",
+    "RunManifest": "records",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -161,13 +161,28 @@ def reflect(records: list[TrainRecord]) -> Reflection:
         magnitude = max(abs(hi), abs(lo))
         flat = (hi - lo) <= FLAT_RELATIVE * magnitude or magnitude < 1e-9
         share = abs(last.get(name, 0.0)) / total_abs
-        comps.append(ComponentReflection(name=name, values=values, max=hi, mean=float(np.mean(finite)), min=lo,
-                                         last_share=share, flat=flat,
-                                         dominant=len(names) > 1 and share >= DOMINANT_SHARE))
-    return Reflection(env_steps=[r.env_steps for r in points], success_rate=[r.success_rate for r in points],
-                      return_mean=[r.return_mean for r in points], length_mean=[r.length_mean for r in points],
-                      human_return=[r.human_return_mean for r in points], components=comps,
-                      flat=[c.name for c in comps if c.flat], dominant=[c.name for c in comps if c.dominant])
+        comps.append(
+            ComponentReflection(
+                name=name,
+                values=values,
+                max=hi,
+                mean=float(np.mean(finite)),
+                min=lo,
+                last_share=share,
+                flat=flat,
+                dominant=len(names) > 1 and share >= DOMINANT_SHARE,
+            )
+        )
+    return Reflection(
+        env_steps=[r.env_steps for r in points],
+        success_rate=[r.success_rate for r in points],
+        return_mean=[r.return_mean for r in points],
+        length_mean=[r.length_mean for r in points],
+        human_return=[r.human_return_mean for r in points],
+        components=comps,
+        flat=[c.name for c in comps if c.flat],
+        dominant=[c.name for c in comps if c.dominant],
+    )
 
 
 # ---- sub-conditions of the success check -----------------------------------------------------
@@ -194,7 +209,9 @@ def split_conditions(check: Callable[[State], torch.Tensor]) -> list[tuple[str, 
     for node in fdef.body:
         if isinstance(node, ast.Assign) and len(node.targets) == 1:
             target, value = node.targets[0], node.value
-            same = isinstance(target, ast.Tuple) and isinstance(value, ast.Tuple) and len(target.elts) == len(value.elts)
+            same = (
+                isinstance(target, ast.Tuple) and isinstance(value, ast.Tuple) and len(target.elts) == len(value.elts)
+            )
             pairs = zip(target.elts, value.elts, strict=True) if same else [(target, value)]  # type: ignore[union-attr]
             assigned |= {t.id: v for t, v in pairs if isinstance(t, ast.Name) and stores[t.id] == 1}
 
@@ -213,8 +230,9 @@ def split_conditions(check: Callable[[State], torch.Tensor]) -> list[tuple[str, 
     fdef.body.append(ast.Return(value=ast.Tuple(elts=conjuncts, ctx=ast.Load())))
     fdef.decorator_list, fdef.name = [], "_conditions"
     namespace = dict(check.__globals__)  # type: ignore[attr-defined]
-    exec(compile(ast.fix_missing_locations(ast.Module(body=[fdef], type_ignores=[])), "<conditions>", "exec"),
-         namespace)  # noqa: S102 - the task's own check, re-assembled from its source
+    exec(
+        compile(ast.fix_missing_locations(ast.Module(body=[fdef], type_ignores=[])), "<conditions>", "exec"), namespace
+    )  # noqa: S102 - the task's own check, re-assembled from its source
     fn = namespace["_conditions"]
     return [(_label(c, check.__globals__, handles), fn) for c in conjuncts]  # type: ignore[attr-defined]
 
@@ -231,8 +249,10 @@ def _label(expr: ast.expr, namespace: dict[str, object], handles: dict[str, ast.
 
 def _is_accessor(expr: ast.expr) -> bool:
     """A plain read (`state.body("left_foot")`, `....height`, `f(state)`): no arithmetic, comparison or logic."""
-    return not any(isinstance(n, ast.BinOp | ast.UnaryOp | ast.BoolOp | ast.Compare | ast.IfExp | ast.Lambda)
-                   for n in ast.walk(expr))
+    return not any(
+        isinstance(n, ast.BinOp | ast.UnaryOp | ast.BoolOp | ast.Compare | ast.IfExp | ast.Lambda)
+        for n in ast.walk(expr)
+    )
 
 
 class _Substitute(ast.NodeTransformer):
@@ -387,7 +407,9 @@ def analyze_rollouts(task: Task, data: dict[str, np.ndarray]) -> FailureAnalysis
         contact_longest = np.maximum(contact_longest, [_runs(touching[:, b]) for b in range(model.nbody)])
         # actions and joint limits
         actions = data["actions"][e, :length]
-        sat = (actions <= ctrl[:, 0] + SATURATION_FRACTION * span) | (actions >= ctrl[:, 1] - SATURATION_FRACTION * span)
+        sat = (actions <= ctrl[:, 0] + SATURATION_FRACTION * span) | (
+            actions >= ctrl[:, 1] - SATURATION_FRACTION * span
+        )
         sat_counts += sat.sum(axis=0)
         if limited:
             jpos = state.joint_pos[:, limited].cpu().numpy()
@@ -397,25 +419,47 @@ def analyze_rollouts(task: Task, data: dict[str, np.ndarray]) -> FailureAnalysis
     best = int(np.argmax(fractions))
     order = np.argsort(-(cond_fail if cond_fail is not None else np.zeros(0)))
     body_names = ("world", *layout.body_names)
-    contacts = [BodyContact(body=body_names[b], step_fraction=float(contact_steps[b] / total_steps),
-                            episodes=int(contact_eps[b]), longest_s=float(contact_longest[b] * dt))
-                for b in np.argsort(-contact_steps) if contact_steps[b] > 0]
-    end_time = {r: float(np.median([lengths[i] * dt for i in range(episodes) if reasons[i] == r]))
-                for r in sorted(set(reasons))}
+    contacts = [
+        BodyContact(
+            body=body_names[b],
+            step_fraction=float(contact_steps[b] / total_steps),
+            episodes=int(contact_eps[b]),
+            longest_s=float(contact_longest[b] * dt),
+        )
+        for b in np.argsort(-contact_steps)
+        if contact_steps[b] > 0
+    ]
+    end_time = {
+        r: float(np.median([lengths[i] * dt for i in range(episodes) if reasons[i] == r])) for r in sorted(set(reasons))
+    }
     joint_names = [layout.joint_names[i] for i in limited]
     return FailureAnalysis(
-        episodes=episodes, successes=int(sum(f >= needed for f in fractions)), success_rule=task.success_rule,
-        end_reasons={r: reasons.count(r) for r in sorted(set(reasons))}, end_time_s=end_time,
-        falls=len(fall_times), fall_rule=fall_rule, fall_time_s=float(np.median(fall_times)) if fall_times else None,
+        episodes=episodes,
+        successes=int(sum(f >= needed for f in fractions)),
+        success_rule=task.success_rule,
+        end_reasons={r: reasons.count(r) for r in sorted(set(reasons))},
+        end_time_s=end_time,
+        falls=len(fall_times),
+        fall_rule=fall_rule,
+        fall_time_s=float(np.median(fall_times)) if fall_times else None,
         contacts=contacts,
-        conditions=[ConditionStat(condition=cond_names[i], fail_fraction=float(cond_fail[i] / total_steps),
-                                  best_episode_hold=float(cond_holds[best][i])) for i in order],
+        conditions=[
+            ConditionStat(
+                condition=cond_names[i],
+                fail_fraction=float(cond_fail[i] / total_steps),
+                best_episode_hold=float(cond_holds[best][i]),
+            )
+            for i in order
+        ],
         action_saturation=float(sat_counts.sum() / (total_steps * layout.num_actions)),
         saturated_actuators=_top(layout.actuator_names, sat_counts / total_steps),
         joints_at_limit=float(limit_counts.sum() / max(total_steps * len(limited), 1)),
         limit_joints=_top(joint_names, limit_counts / total_steps),
-        best_episode=best, best_success_fraction=fractions[best], needed_fraction=needed,
-        best_longest_hold_s=holds[best] * dt)
+        best_episode=best,
+        best_success_fraction=fractions[best],
+        needed_fraction=needed,
+        best_longest_hold_s=holds[best] * dt,
+    )
 
 
 def _top(names: tuple[str, ...] | list[str], fractions: np.ndarray, k: int = 3) -> list[Ranked]:
@@ -437,46 +481,78 @@ def render_text(analysis: Analysis) -> str:
     r = analysis.reflection
     if r is not None and r.env_steps:
         sr = [x for x in r.success_rate if x is not None]
-        lines.append(f"Training: {len(r.env_steps)} record points, {r.env_steps[0]:,} to {r.env_steps[-1]:,} env steps; "
-                     f"success rate {_g(sr[0] if sr else None, 2)} -> {_g(sr[-1] if sr else None, 2)} "
-                     f"(max {_g(max(sr) if sr else None, 2)}); episode length {_g(r.length_mean[0])} -> "
-                     f"{_g(r.length_mean[-1])}" + (f"; human return {_g(r.human_return[0])} -> {_g(r.human_return[-1])}"
-                                                   if r.human_return and r.human_return[-1] is not None else ""))
-        lines.append("Reward components (episode sum at each record point; max, mean, min; share of |total| at the end):")
+        lines.append(
+            f"Training: {len(r.env_steps)} record points, {r.env_steps[0]:,} to {r.env_steps[-1]:,} env steps; "
+            f"success rate {_g(sr[0] if sr else None, 2)} -> {_g(sr[-1] if sr else None, 2)} "
+            f"(max {_g(max(sr) if sr else None, 2)}); episode length {_g(r.length_mean[0])} -> "
+            f"{_g(r.length_mean[-1])}"
+            + (
+                f"; human return {_g(r.human_return[0])} -> {_g(r.human_return[-1])}"
+                if r.human_return and r.human_return[-1] is not None
+                else ""
+            )
+        )
+        lines.append(
+            "Reward components (episode sum at each record point; max, mean, min; share of |total| at the end):"
+        )
         for c in r.components:
             tag = " FLAT" if c.flat else ""
             tag += " DOMINANT" if c.dominant else ""
             values = ", ".join(_g(v) for v in _thin(c.values))
-            lines.append(f"  {c.name}: [{values}] max {_g(c.max)} mean {_g(c.mean)} min {_g(c.min)} "
-                         f"share {_pct(c.last_share)}{tag}")
+            lines.append(
+                f"  {c.name}: [{values}] max {_g(c.max)} mean {_g(c.mean)} min {_g(c.min)} "
+                f"share {_pct(c.last_share)}{tag}"
+            )
     elif r is not None:
         lines.append("Training: no episode finished at any record point.")
     f = analysis.failure
     ends = ", ".join(f"{k} {v} (median {f.end_time_s[k]:.2f} s)" for k, v in f.end_reasons.items())
-    lines.append(f"Evaluation: {f.episodes} episodes, deterministic policy; success {f.successes}/{f.episodes} "
-                 f"(check held on >= {_pct(f.needed_fraction)} of steps); ends: {ends}.")
+    lines.append(
+        f"Evaluation: {f.episodes} episodes, deterministic policy; success {f.successes}/{f.episodes} "
+        f"(check held on >= {_pct(f.needed_fraction)} of steps); ends: {ends}."
+    )
     if analysis.eval_components:
-        lines.append("Evaluation reward components (mean episode sum): " + ", ".join(
-            f"{k} {_g(v)}" for k, v in analysis.eval_components.items()))
+        lines.append(
+            "Evaluation reward components (mean episode sum): "
+            + ", ".join(f"{k} {_g(v)}" for k, v in analysis.eval_components.items())
+        )
     rule = f" (fall: {f.fall_rule})" if f.fall_rule else ""
     if f.falls:
         lines.append(f"Falls: {f.falls}/{f.episodes} episodes, first fall at median {f.fall_time_s:.2f} s{rule}.")
     else:
         lines.append(f"Falls: 0/{f.episodes} episodes{rule}.")
     if f.contacts:
-        lines.append("Floor contact (share of steps, episodes, longest): " + "; ".join(
-            f"{c.body} {_pct(c.step_fraction)}, {c.episodes}, {c.longest_s:.1f} s" for c in f.contacts[:6]))
+        lines.append(
+            "Floor contact (share of steps, episodes, longest): "
+            + "; ".join(f"{c.body} {_pct(c.step_fraction)}, {c.episodes}, {c.longest_s:.1f} s" for c in f.contacts[:6])
+        )
     if f.conditions:
-        lines.append("Success-check conditions, share of steps failing (held in best episode): " + "; ".join(
-            f"`{c.condition}` {_pct(c.fail_fraction)} ({_pct(c.best_episode_hold)})" for c in f.conditions))
-    lines.append(f"Best episode #{f.best_episode}: check held on {_pct(f.best_success_fraction)} of steps "
-                 f"(needs {_pct(f.needed_fraction)}), longest hold {f.best_longest_hold_s:.2f} s.")
-    lines.append(f"Action saturation: {_pct(f.action_saturation)} of actions at a ctrl limit"
-                 + (" (most: " + ", ".join(f"{a.name} {_pct(a.fraction)}" for a in f.saturated_actuators) + ")"
-                    if f.saturated_actuators else "") + ".")
-    lines.append(f"Joint limits: {_pct(f.joints_at_limit)} of joint-steps at a limit"
-                 + (" (most: " + ", ".join(f"{a.name} {_pct(a.fraction)}" for a in f.limit_joints) + ")"
-                    if f.limit_joints else "") + ".")
+        lines.append(
+            "Success-check conditions, share of steps failing (held in best episode): "
+            + "; ".join(f"`{c.condition}` {_pct(c.fail_fraction)} ({_pct(c.best_episode_hold)})" for c in f.conditions)
+        )
+    lines.append(
+        f"Best episode #{f.best_episode}: check held on {_pct(f.best_success_fraction)} of steps "
+        f"(needs {_pct(f.needed_fraction)}), longest hold {f.best_longest_hold_s:.2f} s."
+    )
+    lines.append(
+        f"Action saturation: {_pct(f.action_saturation)} of actions at a ctrl limit"
+        + (
+            " (most: " + ", ".join(f"{a.name} {_pct(a.fraction)}" for a in f.saturated_actuators) + ")"
+            if f.saturated_actuators
+            else ""
+        )
+        + "."
+    )
+    lines.append(
+        f"Joint limits: {_pct(f.joints_at_limit)} of joint-steps at a limit"
+        + (
+            " (most: " + ", ".join(f"{a.name} {_pct(a.fraction)}" for a in f.limit_joints) + ")"
+            if f.limit_joints
+            else ""
+        )
+        + "."
+    )
     return "\n".join(lines)
 
 
@@ -508,13 +584,26 @@ def analyze(run_dir: str | Path, *, episodes: int = 8, states: str | Path | None
         episodes_ = EvalResult.model_validate_json(eval_json.read_text()).per_episode
         names = list(dict.fromkeys(k for e in episodes_ for k in e.components))
         components = {k: float(np.mean([e.components.get(k, 0.0) for e in episodes_])) for k in names}
-    analysis = Analysis(task_id=task.id, run_dir=str(run_dir), reflection=reflect(records) if records else None,
-                        failure=analyze_rollouts(task, data), eval_components=components)
+    analysis = Analysis(
+        task_id=task.id,
+        run_dir=str(run_dir),
+        reflection=reflect(records) if records else None,
+        failure=analyze_rollouts(task, data),
+        eval_components=components,
+    )
     analysis.text = render_text(analysis)
     write_model(run_dir / ANALYSIS_JSON, analysis)
     write_text_atomic(run_dir / ANALYSIS_TEXT, analysis.text + "\n")
     return analysis
 
 
-__all__ = ["Analysis", "FailureAnalysis", "Reflection", "analyze", "analyze_rollouts", "reflect", "render_text",
-           "split_conditions"]
+__all__ = [
+    "Analysis",
+    "FailureAnalysis",
+    "Reflection",
+    "analyze",
+    "analyze_rollouts",
+    "reflect",
+    "render_text",
+    "split_conditions",
+]

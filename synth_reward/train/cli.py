@@ -46,22 +46,42 @@ def _default_out(task_id: str) -> Path:
     return Path("runs") / f"train-{task_id.replace('/', '-')}-{stamp}"
 
 
-
 def train_command(
     env: Annotated[str | None, typer.Option("--env", help="Morphology (e.g. humanoid); optional with --task.")] = None,
-    task: Annotated[str | None, typer.Option("--task", help="Task id (e.g. humanoid/kneel); see `synth-reward tasks`.")] = None,
-    reward: Annotated[Path | None, typer.Option("--reward", help="Python file defining compute_reward(state, action); "
-                                                "vetted in the sandbox first. Omit for the task's human reward.")] = None,
-    steps: Annotated[int | None, typer.Option("--steps", min=1, help="Env steps to train (default: per morphology).")] = None,
+    task: Annotated[
+        str | None, typer.Option("--task", help="Task id (e.g. humanoid/kneel); see `synth-reward tasks`.")
+    ] = None,
+    reward: Annotated[
+        Path | None,
+        typer.Option(
+            "--reward",
+            help="Python file defining compute_reward(state, action); "
+            "vetted in the sandbox first. Omit for the task's human reward.",
+        ),
+    ] = None,
+    steps: Annotated[
+        int | None, typer.Option("--steps", min=1, help="Env steps to train (default: per morphology).")
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of networks, action noise and resets.")] = 0,
     out: Annotated[Path | None, typer.Option("--out", help="Run folder (default runs/train-<task>-<time>).")] = None,
-    num_envs: Annotated[int | None, typer.Option("--num-envs", min=1, help="Parallel envs (default: per morphology).")] = None,
+    num_envs: Annotated[
+        int | None, typer.Option("--num-envs", min=1, help="Parallel envs (default: per morphology).")
+    ] = None,
     device: Annotated[str | None, typer.Option("--device", help="torch device of the networks: cpu, cuda.")] = None,
-    stop_at: Annotated[float | None, typer.Option("--stop-at", min=0, max=1,
-                                                  help="Stop once training success rate reaches this.")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last checkpoint.")] = False,
-    vetted: Annotated[bool, typer.Option("--vetted", help="The reward already passed the sandbox (the agent loop): "
-                                         "skip the isolated probe; the static policy still applies.")] = False,
+    stop_at: Annotated[
+        float | None, typer.Option("--stop-at", min=0, max=1, help="Stop once training success rate reaches this.")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the run in --out from its last checkpoint.")
+    ] = False,
+    vetted: Annotated[
+        bool,
+        typer.Option(
+            "--vetted",
+            help="The reward already passed the sandbox (the agent loop): "
+            "skip the isolated probe; the static policy still applies.",
+        ),
+    ] = False,
 ) -> None:
     """Train a policy with PPO (rsl_rl) on a reward; records, checkpoints and TensorBoard go to --out."""
     from rich.progress import (
@@ -93,8 +113,9 @@ def train_command(
 
     t = get_task(task_id)
     if manifest is None:
-        config = default_config(t.morphology, total_steps=steps, seed=seed, num_envs=num_envs, device=device,
-                                stop_success_rate=stop_at)
+        config = default_config(
+            t.morphology, total_steps=steps, seed=seed, num_envs=num_envs, device=device, stop_success_rate=stop_at
+        )
     out = out or _default_out(task_id)
     code: str | None = None
     if reward is not None:
@@ -110,28 +131,45 @@ def train_command(
         reward_fn = None
     source = f"file:{reward}" if reward is not None else None
     trainer = Trainer(t, reward_fn, config, out, reward_code=code, reward_source=source)
-    console.print(f"training {t.id} for {config.iterations * config.steps_per_iteration:,} env steps "
-                  f"({config.num_envs} envs) -> {out}", highlight=False)
+    console.print(
+        f"training {t.id} for {config.iterations * config.steps_per_iteration:,} env steps "
+        f"({config.num_envs} envs) -> {out}",
+        highlight=False,
+    )
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), TaskProgressColumn(),
-               TextColumn("{task.completed:,.0f}/{task.total:,.0f} steps"), TextColumn("{task.fields[rate]}"),
-               TextColumn("success {task.fields[success]}"), TimeRemainingColumn())
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.completed:,.0f}/{task.total:,.0f} steps"),
+        TextColumn("{task.fields[rate]}"),
+        TextColumn("success {task.fields[success]}"),
+        TimeRemainingColumn(),
+    )
     try:
         with Progress(*columns, console=console, transient=False) as bar:
             job = bar.add_task("train", total=config.iterations * config.steps_per_iteration, rate="", success="-")
 
             def update(p) -> None:  # noqa: ANN001
                 success = "-" if p.success_rate is None else f"{p.success_rate:.2f}"
-                bar.update(job, completed=p.env_steps, total=p.total_steps, rate=f"{p.steps_per_second:,.0f} steps/s",
-                           success=success)
+                bar.update(
+                    job,
+                    completed=p.env_steps,
+                    total=p.total_steps,
+                    rate=f"{p.steps_per_second:,.0f} steps/s",
+                    success=success,
+                )
 
             result = trainer.train(resume=resume, progress=update)
     finally:
         signal.signal(signal.SIGTERM, previous)
         trainer.close()
     best = "-" if result.best_success_rate is None else f"{result.best_success_rate:.2f}"
-    console.print(f"{result.status}: {result.env_steps:,} env steps in {result.wall_seconds / 60:.1f} min "
-                  f"({result.steps_per_second:,.0f} steps/s), best success rate {best}", highlight=False)
+    console.print(
+        f"{result.status}: {result.env_steps:,} env steps in {result.wall_seconds / 60:.1f} min "
+        f"({result.steps_per_second:,.0f} steps/s), best success rate {best}",
+        highlight=False,
+    )
     if result.status == "failed":
         raise SynthRewardError(f"training stopped: {result.reason}")
     if result.status == "interrupted":
@@ -147,22 +185,35 @@ def eval_command(
     run_dir: Annotated[Path, typer.Argument(help="A training run folder.")],
     episodes: Annotated[int, typer.Option("--episodes", min=1, help="Episodes to roll out.")] = 10,
     video: Annotated[bool, typer.Option("--video", help="Render one MP4 per episode (off-screen).")] = False,
-    export_states: Annotated[Path | None, typer.Option("--export-states", help="Also write qpos/qvel/actions of "
-                                                        "every step to this .npz.")] = None,
+    export_states: Annotated[
+        Path | None, typer.Option("--export-states", help="Also write qpos/qvel/actions of every step to this .npz.")
+    ] = None,
     checkpoint: Annotated[str, typer.Option("--checkpoint", help="best, last, or a checkpoint path.")] = "best",
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the evaluation episodes' initial states.")] = 10_000,
-    out: Annotated[Path | None, typer.Option("--out", help="Folder for eval.json, states.npz and videos "
-                                             "(default RUN/eval; another folder leaves RUN/eval as it was).")] = None,
+    seed: Annotated[
+        int, typer.Option("--seed", min=0, help="Seed of the evaluation episodes' initial states.")
+    ] = 10_000,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Folder for eval.json, states.npz and videos "
+            "(default RUN/eval; another folder leaves RUN/eval as it was).",
+        ),
+    ] = None,
 ) -> None:
     """Evaluate a checkpoint with the deterministic policy: success rate, state export, videos."""
     from synth_reward.train.evaluate import evaluate
 
-    result = evaluate(run_dir, episodes, checkpoint=checkpoint, video=video, export_states=export_states, seed=seed,
-                      out_dir=out)
+    result = evaluate(
+        run_dir, episodes, checkpoint=checkpoint, video=video, export_states=export_states, seed=seed, out_dir=out
+    )
     human = "" if result.human_return_mean is None else f", human return {result.human_return_mean:.1f}"
-    console.print(f"{result.episodes} episodes of {Path(result.checkpoint).name} ({result.env_steps:,} steps): "
-                  f"success rate {result.success_rate:.2f}, return {result.return_mean:.1f}{human}, "
-                  f"length {result.length_mean:.0f}", highlight=False)
+    console.print(
+        f"{result.episodes} episodes of {Path(result.checkpoint).name} ({result.env_steps:,} steps): "
+        f"success rate {result.success_rate:.2f}, return {result.return_mean:.1f}{human}, "
+        f"length {result.length_mean:.0f}",
+        highlight=False,
+    )
     console.print(f"states: {result.states_file}", highlight=False, soft_wrap=True)  # a path stays on one line
     for path in result.videos:
         console.print(f"video: {path}", highlight=False, soft_wrap=True)

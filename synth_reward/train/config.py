@@ -131,9 +131,14 @@ class TrainConfig(BaseModel):
         return {
             "num_steps_per_env": self.num_steps_per_env,
             "obs_groups": {"actor": ["policy"], "critic": ["policy"]},
-            "actor": {**model, "distribution_cfg": {
-                "class_name": "rsl_rl.modules.distribution.GaussianDistribution",
-                "init_std": self.init_noise_std, "std_type": self.noise_std_type}},
+            "actor": {
+                **model,
+                "distribution_cfg": {
+                    "class_name": "rsl_rl.modules.distribution.GaussianDistribution",
+                    "init_std": self.init_noise_std,
+                    "std_type": self.noise_std_type,
+                },
+            },
             "critic": dict(model),
             "algorithm": {
                 "class_name": "rsl_rl.algorithms.PPO",
@@ -169,16 +174,49 @@ MORPHOLOGY_DEFAULTS: dict[str, dict[str, Any]] = {
     # Measured on half_cheetah, 100k steps, seed 0 (return): 2,160 without either, 2,811 with reward
     # normalisation, 3,077 with both; the zoo's constant 2.06e-5 step size instead of adaptive: 2,844; also
     # without value clipping (SB3's default): 3,128; 1 env x 512 steps, the zoo's layout: 2,879.
-    "half_cheetah": {"num_envs": 8, "noise_std_type": "log", "num_steps_per_env": 64, "hidden_dims": (256, 256), "activation": "relu",
-                     "init_noise_std": 0.135, "gamma": 0.98, "lam": 0.92, "clip_param": 0.1,
-                     "entropy_coef": 0.0004, "num_learning_epochs": 20, "num_mini_batches": 8,
-                     "max_grad_norm": 0.8, "value_loss_coef": 0.58, "total_steps": 1_000_000},
-    "hopper": {"num_envs": 8, "noise_std_type": "log", "num_steps_per_env": 64, "hidden_dims": (256, 256), "activation": "relu",
-               "init_noise_std": 0.135, "gamma": 0.999, "lam": 0.99, "clip_param": 0.2,
-               "entropy_coef": 0.0023, "num_learning_epochs": 5, "num_mini_batches": 16,
-               "max_grad_norm": 0.7, "value_loss_coef": 0.84, "total_steps": 1_000_000},
-    "walker2d": {"num_envs": 8, "noise_std_type": "log", "num_steps_per_env": 64, "hidden_dims": (256, 256), "activation": "relu",
-                 "init_noise_std": 0.135, "total_steps": 1_000_000},
+    "half_cheetah": {
+        "num_envs": 8,
+        "noise_std_type": "log",
+        "num_steps_per_env": 64,
+        "hidden_dims": (256, 256),
+        "activation": "relu",
+        "init_noise_std": 0.135,
+        "gamma": 0.98,
+        "lam": 0.92,
+        "clip_param": 0.1,
+        "entropy_coef": 0.0004,
+        "num_learning_epochs": 20,
+        "num_mini_batches": 8,
+        "max_grad_norm": 0.8,
+        "value_loss_coef": 0.58,
+        "total_steps": 1_000_000,
+    },
+    "hopper": {
+        "num_envs": 8,
+        "noise_std_type": "log",
+        "num_steps_per_env": 64,
+        "hidden_dims": (256, 256),
+        "activation": "relu",
+        "init_noise_std": 0.135,
+        "gamma": 0.999,
+        "lam": 0.99,
+        "clip_param": 0.2,
+        "entropy_coef": 0.0023,
+        "num_learning_epochs": 5,
+        "num_mini_batches": 16,
+        "max_grad_norm": 0.7,
+        "value_loss_coef": 0.84,
+        "total_steps": 1_000_000,
+    },
+    "walker2d": {
+        "num_envs": 8,
+        "noise_std_type": "log",
+        "num_steps_per_env": 64,
+        "hidden_dims": (256, 256),
+        "activation": "relu",
+        "init_noise_std": 0.135,
+        "total_steps": 1_000_000,
+    },
 }
 """Per-morphology overrides of TrainConfig's defaults, with their sources in the comments."""
 

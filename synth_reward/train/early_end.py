@@ -38,8 +38,14 @@ class EarlyEnd:
 
     Stateful per env: counters restart on an env's first step (`state.step == 1`)."""
 
-    def __init__(self, task: Task, num_envs: int, patience_s: float, dt: float,
-                 base: Callable[[State], torch.Tensor] | None = None) -> None:
+    def __init__(
+        self,
+        task: Task,
+        num_envs: int,
+        patience_s: float,
+        dt: float,
+        base: Callable[[State], torch.Tensor] | None = None,
+    ) -> None:
         from synth_reward.train.analyzer import split_conditions  # (analyzer imports evaluate, which imports this)
 
         parts = split_conditions(task.success_fn())

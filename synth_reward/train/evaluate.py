@@ -92,8 +92,17 @@ class Rollouts:
     summaries: list[EpisodeSummary]
 
 
-def rollout(task: Task, policy: torch.nn.Module, reward_fn: RewardFn | None, episodes: int, *, seed: int = 0,
-            action_scaling: bool = True, max_envs: int = 64, num_threads: int | None = None) -> Rollouts:
+def rollout(
+    task: Task,
+    policy: torch.nn.Module,
+    reward_fn: RewardFn | None,
+    episodes: int,
+    *,
+    seed: int = 0,
+    action_scaling: bool = True,
+    max_envs: int = 64,
+    num_threads: int | None = None,
+) -> Rollouts:
     """Run `episodes` episodes of the deterministic `policy` (obs TensorDict -> actions) and keep every step."""
     if episodes < 1:
         raise UsageError(f"--episodes must be at least 1, got {episodes}")
@@ -134,12 +143,18 @@ def rollout(task: Task, policy: torch.nn.Module, reward_fn: RewardFn | None, epi
                         running[i] = False
                         lengths[first + i] = log.lengths[k]
                         reasons[first + i] = log.end_reason[k]
-                        summaries.append(EpisodeSummary(
-                            index=first + i, length=log.lengths[k], return_=log.returns[k],
-                            success_fraction=log.success_fraction[k], success=log.success[k],
-                            end_reason=log.end_reason[k],
-                            components={name: v[k] for name, v in log.components.items()},
-                            human_return=log.human_returns[k] if log.human_returns else None))
+                        summaries.append(
+                            EpisodeSummary(
+                                index=first + i,
+                                length=log.lengths[k],
+                                return_=log.returns[k],
+                                success_fraction=log.success_fraction[k],
+                                success=log.success[k],
+                                end_reason=log.end_reason[k],
+                                components={name: v[k] for name, v in log.components.items()},
+                                human_return=log.human_returns[k] if log.human_returns else None,
+                            )
+                        )
                 if not running.any():
                     break
         env.close()
@@ -154,10 +169,20 @@ def export_npz(path: str | Path, rollouts: Rollouts, task: Task) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     morph = get_morphology(task.morphology)
     tmp = path.with_name(f".{path.stem}.tmp.npz")
-    np.savez_compressed(tmp, qpos=rollouts.qpos, qvel=rollouts.qvel, actions=rollouts.actions,
-                        success=rollouts.success, lengths=rollouts.lengths, end_reason=rollouts.end_reason,
-                        task_id=task.id, morphology=morph.name, success_rule=task.success_rule, dt=morph.dt,
-                        episode_length=task.episode_length)
+    np.savez_compressed(
+        tmp,
+        qpos=rollouts.qpos,
+        qvel=rollouts.qvel,
+        actions=rollouts.actions,
+        success=rollouts.success,
+        lengths=rollouts.lengths,
+        end_reason=rollouts.end_reason,
+        task_id=task.id,
+        morphology=morph.name,
+        success_rule=task.success_rule,
+        dt=morph.dt,
+        episode_length=task.episode_length,
+    )
     os.replace(tmp, path)
     return path
 
@@ -228,8 +253,16 @@ def _headless_gl() -> None:
         return
 
 
-def render_video(morphology: str, qpos: np.ndarray, path: str | Path, *, fps: float | None = None,
-                 width: int = 480, height: int = 360, distance: float | None = None) -> Path:
+def render_video(
+    morphology: str,
+    qpos: np.ndarray,
+    path: str | Path,
+    *,
+    fps: float | None = None,
+    width: int = 480,
+    height: int = 360,
+    distance: float | None = None,
+) -> Path:
     """Render qpos (T, nq) to an MP4 off-screen with a camera tracking the root body (side view).
 
     Without `fps`, frames are subsampled to about VIDEO_FPS and play in real time.
@@ -244,8 +277,10 @@ def render_video(morphology: str, qpos: np.ndarray, path: str | Path, *, fps: fl
     try:
         renderer = mujoco.Renderer(model, height, width)
     except Exception as exc:  # noqa: BLE001 - no GL backend: say how to get one
-        raise UsageError(f"cannot render off-screen ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
-                         "install libegl1 (MUJOCO_GL=egl) or libosmesa6 (MUJOCO_GL=osmesa)") from None
+        raise UsageError(
+            f"cannot render off-screen ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+            "install libegl1 (MUJOCO_GL=egl) or libosmesa6 (MUJOCO_GL=osmesa)"
+        ) from None
     camera = mujoco.MjvCamera()
     camera.type = mujoco.mjtCamera.mjCAMERA_TRACKING
     camera.trackbodyid = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, morph.root_body)
@@ -307,9 +342,17 @@ def _writable_dir(path: Path) -> Path:
     return path
 
 
-def evaluate(run_dir: str | Path, episodes: int = 10, *, checkpoint: str = "best", video: bool = False,
-             export_states: str | Path | None = None, seed: int = 10_000, video_size: tuple[int, int] = (480, 360),
-             out_dir: str | Path | None = None) -> EvalResult:
+def evaluate(
+    run_dir: str | Path,
+    episodes: int = 10,
+    *,
+    checkpoint: str = "best",
+    video: bool = False,
+    export_states: str | Path | None = None,
+    seed: int = 10_000,
+    video_size: tuple[int, int] = (480, 360),
+    out_dir: str | Path | None = None,
+) -> EvalResult:
     """Evaluate a run's checkpoint ("best", "last" or a path) for `episodes` deterministic episodes.
 
     Writes RUN/eval/eval.json and, always, RUN/eval/states.npz (the analyzer reads it); with
@@ -342,16 +385,34 @@ def evaluate(run_dir: str | Path, episodes: int = 10, *, checkpoint: str = "best
     videos = []
     if video:
         for e, length in enumerate(rollouts.lengths):
-            videos.append(str(render_video(task.morphology, rollouts.qpos[e, :length], out / "videos" / f"episode_{e:03d}.mp4",
-                                           width=video_size[0], height=video_size[1])))
+            videos.append(
+                str(
+                    render_video(
+                        task.morphology,
+                        rollouts.qpos[e, :length],
+                        out / "videos" / f"episode_{e:03d}.mp4",
+                        width=video_size[0],
+                        height=video_size[1],
+                    )
+                )
+            )
     s = rollouts.summaries
     humans = [x.human_return for x in s if x.human_return is not None]
     result = EvalResult(
-        run_dir=str(run_dir), checkpoint=str(ckpt_path), iteration=int(ckpt["iteration"]),
-        env_steps=int(ckpt["env_steps"]), episodes=episodes,
-        success_rate=float(np.mean([x.success for x in s])), return_mean=float(np.mean([x.return_ for x in s])),
+        run_dir=str(run_dir),
+        checkpoint=str(ckpt_path),
+        iteration=int(ckpt["iteration"]),
+        env_steps=int(ckpt["env_steps"]),
+        episodes=episodes,
+        success_rate=float(np.mean([x.success for x in s])),
+        return_mean=float(np.mean([x.return_ for x in s])),
         human_return_mean=float(np.mean(humans)) if humans else None,
-        length_mean=float(np.mean([x.length for x in s])), seed=seed, seconds=time.perf_counter() - start,
-        states_file=str(export_states or states), videos=videos, per_episode=s)
+        length_mean=float(np.mean([x.length for x in s])),
+        seed=seed,
+        seconds=time.perf_counter() - start,
+        states_file=str(export_states or states),
+        videos=videos,
+        per_episode=s,
+    )
     write_model(out / "eval.json", result)
     return result

@@ -84,8 +84,12 @@ def versions() -> dict[str, str]:
 
     import synth_reward
 
-    return {"synth_reward": synth_reward.__version__, "rsl_rl": version("rsl-rl-lib"), "torch": torch.__version__,
-            "mujoco": mujoco.__version__}
+    return {
+        "synth_reward": synth_reward.__version__,
+        "rsl_rl": version("rsl-rl-lib"),
+        "torch": torch.__version__,
+        "mujoco": mujoco.__version__,
+    }
 
 
 @contextlib.contextmanager
@@ -99,28 +103,46 @@ def _quiet() -> Iterator[None]:
 class Trainer:
     """One training run: env, PPO, run folder. `train()` runs (or resumes) it to the end."""
 
-    def __init__(self, task: Task | str, reward_fn: RewardFn | None, config: TrainConfig, out_dir: str | Path,
-                 *, reward_code: str | None = None, reward_source: str | None = None,
-                 reward_timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        task: Task | str,
+        reward_fn: RewardFn | None,
+        config: TrainConfig,
+        out_dir: str | Path,
+        *,
+        reward_code: str | None = None,
+        reward_source: str | None = None,
+        reward_timeout_s: float = 10.0,
+    ) -> None:
         self.task = get_task(task) if isinstance(task, str) else task
         if reward_fn is None and self.task.human_reward is None:
             raise UsageError(f"task {self.task.id!r} has no human reward; give a reward function (--reward FILE)")
         self.config = config
         self.out_dir = Path(out_dir)
         self.reward_code = reward_code
-        self.reward_source = reward_source or ("code" if reward_code else
-                                               "function" if reward_fn else f"human:{self.task.human_reward}")
+        self.reward_source = reward_source or (
+            "code" if reward_code else "function" if reward_fn else f"human:{self.task.human_reward}"
+        )
         torch.manual_seed(config.seed)
         if config.torch_threads:
             torch.set_num_threads(config.torch_threads)
-        self.env = TrainEnv(self.task, reward_fn, config.num_envs, seed=config.seed, num_threads=config.num_threads,
-                            backend=config.backend, device=config.device, action_scaling=config.action_scaling,
-                            reward_normalizer=RewardNormalizer(config.num_envs, config.gamma)
-                            if config.reward_normalization else None, early_end_s=config.early_end_s)
+        self.env = TrainEnv(
+            self.task,
+            reward_fn,
+            config.num_envs,
+            seed=config.seed,
+            num_threads=config.num_threads,
+            backend=config.backend,
+            device=config.device,
+            action_scaling=config.action_scaling,
+            reward_normalizer=RewardNormalizer(config.num_envs, config.gamma) if config.reward_normalization else None,
+            early_end_s=config.early_end_s,
+        )
         self.env.guard.timeout_s = reward_timeout_s
         with _quiet():
-            self.alg: PPO = PPO.construct_algorithm(self.env.get_observations(), self.env, config.rsl_rl_cfg(),
-                                                    config.device)
+            self.alg: PPO = PPO.construct_algorithm(
+                self.env.get_observations(), self.env, config.rsl_rl_cfg(), config.device
+            )
         # rsl_rl builds torch's default (foreach) Adam; the fused kernel is the same update in one pass over the
         # parameters: 1.5 ms -> 0.6 ms per step for humanoid's networks here, 18 ms of an iteration's 20 steps.
         params = [p for group in self.alg.optimizer.param_groups for p in group["params"]]
@@ -187,31 +209,43 @@ class Trainer:
             self.records = [r for r in read_records(self.out_dir) if r.iteration <= self.iteration]
             return
         if not resume and ((self.out_dir / MANIFEST).exists() or last.exists()):
-            raise UsageError(f"{self.out_dir} already holds a training run; pass --resume to continue it "
-                             "or choose another --out")
+            raise UsageError(
+                f"{self.out_dir} already holds a training run; pass --resume to continue it or choose another --out"
+            )
         self.out_dir.mkdir(parents=True, exist_ok=True)
         sha = hashlib.sha256(self.reward_code.encode()).hexdigest() if self.reward_code else None
         if self.reward_code is not None:
             write_text_atomic(self.out_dir / REWARD_FILE, self.reward_code)
-        manifest = RunManifest(task_id=self.task.id, morphology=self.task.morphology,
-                               reward_source=self.reward_source, reward_sha256=sha, config=self.config,
-                               created=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-                               versions=versions())
+        manifest = RunManifest(
+            task_id=self.task.id,
+            morphology=self.task.morphology,
+            reward_source=self.reward_source,
+            reward_sha256=sha,
+            config=self.config,
+            created=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            versions=versions(),
+        )
         write_model(self.out_dir / MANIFEST, manifest)
 
     # ---- recording --------------------------------------------------------------------------
-    def _record(self, log: EpisodeLog, window_steps: int, window_seconds: float,
-                losses: dict[str, float]) -> TrainRecord:
+    def _record(
+        self, log: EpisodeLog, window_steps: int, window_seconds: float, losses: dict[str, float]
+    ) -> TrainRecord:
         n = len(log)
 
         def mean(values: list[float] | list[int] | list[bool]) -> float | None:
             return float(np.mean(values)) if len(values) else None
 
         record = TrainRecord(
-            iteration=self.iteration, env_steps=self.env_steps, wall_seconds=round(self.wall_seconds, 3),
-            steps_per_second=window_steps / max(window_seconds, 1e-9), episodes=n,
-            return_mean=mean(log.returns), length_mean=mean(log.lengths),
-            success_rate=mean(log.success), success_fraction_mean=mean(log.success_fraction),
+            iteration=self.iteration,
+            env_steps=self.env_steps,
+            wall_seconds=round(self.wall_seconds, 3),
+            steps_per_second=window_steps / max(window_seconds, 1e-9),
+            episodes=n,
+            return_mean=mean(log.returns),
+            length_mean=mean(log.lengths),
+            success_rate=mean(log.success),
+            success_fraction_mean=mean(log.success_fraction),
             components={k: float(np.mean(v)) for k, v in log.components.items()} if n else {},
             human_return_mean=mean(log.human_returns),
             end_reasons={r: log.end_reason.count(r) / n for r in END_REASONS} if n else {},
@@ -230,10 +264,14 @@ class Trainer:
     def _tensorboard(self, writer: Any, r: TrainRecord) -> None:
         step = r.env_steps
         scalars: dict[str, float | None] = {
-            "episode/return": r.return_mean, "episode/length": r.length_mean,
-            "episode/success_rate": r.success_rate, "episode/success_fraction": r.success_fraction_mean,
-            "episode/human_return": r.human_return_mean, "perf/steps_per_second": r.steps_per_second,
-            "policy/action_std": r.action_std, "policy/learning_rate": r.learning_rate,
+            "episode/return": r.return_mean,
+            "episode/length": r.length_mean,
+            "episode/success_rate": r.success_rate,
+            "episode/success_fraction": r.success_fraction_mean,
+            "episode/human_return": r.human_return_mean,
+            "perf/steps_per_second": r.steps_per_second,
+            "policy/action_std": r.action_std,
+            "policy/learning_rate": r.learning_rate,
         }
         scalars |= {f"reward/{k}": v for k, v in r.components.items()}
         scalars |= {f"end_reason/{k}": v for k, v in r.end_reasons.items()}
@@ -278,8 +316,10 @@ class Trainer:
                     self.alg.compute_returns(obs)
                 losses = self.alg.update()
                 if not all(math.isfinite(v) for v in losses.values()):
-                    raise RewardFault(f"PPO update produced a non-finite loss at iteration {self.iteration + 1}: "
-                                      f"{losses} (reward scale too large?)")
+                    raise RewardFault(
+                        f"PPO update produced a non-finite loss at iteration {self.iteration + 1}: "
+                        f"{losses} (reward scale too large?)"
+                    )
                 self.iteration += 1
                 self.env_steps += cfg.steps_per_iteration
                 window_steps += cfg.steps_per_iteration
@@ -293,19 +333,31 @@ class Trainer:
                     self._maybe_best(last_record)
                     self.save_checkpoint(self.checkpoint_dir / "last.pt")
                     window_start, window_steps, last_save = now, 0, now
-                    if (cfg.stop_success_rate is not None and last_record.success_rate is not None
-                            and last_record.success_rate >= cfg.stop_success_rate):
-                        reason = f"stopped early: success rate {last_record.success_rate:.2f} >= {cfg.stop_success_rate}"
+                    if (
+                        cfg.stop_success_rate is not None
+                        and last_record.success_rate is not None
+                        and last_record.success_rate >= cfg.stop_success_rate
+                    ):
+                        reason = (
+                            f"stopped early: success rate {last_record.success_rate:.2f} >= {cfg.stop_success_rate}"
+                        )
                         break
                 elif now - last_save > cfg.checkpoint_seconds:
                     self.save_checkpoint(self.checkpoint_dir / "last.pt")
                     last_save = now
                 if progress is not None:
                     rate = (self.env_steps - steps0) / max(now - start, 1e-9)
-                    progress(Progress(self.iteration, cfg.iterations, self.env_steps, cfg.iterations *
-                                      cfg.steps_per_iteration, rate,
-                                      last_record.success_rate if last_record else None,
-                                      last_record.return_mean if last_record else None))
+                    progress(
+                        Progress(
+                            self.iteration,
+                            cfg.iterations,
+                            self.env_steps,
+                            cfg.iterations * cfg.steps_per_iteration,
+                            rate,
+                            last_record.success_rate if last_record else None,
+                            last_record.return_mean if last_record else None,
+                        )
+                    )
         except RewardFault as exc:
             status, reason = "failed", exc.reason
         except KeyboardInterrupt:
@@ -316,11 +368,17 @@ class Trainer:
             if writer is not None:
                 writer.close()
         result = TrainResult(
-            status=status, reason=reason, run_dir=str(self.out_dir), iterations=self.iteration,
-            env_steps=self.env_steps, wall_seconds=round(self.wall_seconds, 3),
+            status=status,
+            reason=reason,
+            run_dir=str(self.out_dir),
+            iterations=self.iteration,
+            env_steps=self.env_steps,
+            wall_seconds=round(self.wall_seconds, 3),
             steps_per_second=self.env_steps / max(self.wall_seconds, 1e-9),
-            best_success_rate=self.best[0] if self.best else None, best_iteration=self.best_iteration,
-            last=self.records[-1] if self.records else None)
+            best_success_rate=self.best[0] if self.best else None,
+            best_iteration=self.best_iteration,
+            last=self.records[-1] if self.records else None,
+        )
         write_model(self.out_dir / RESULT, result)
         return result
 
@@ -328,9 +386,17 @@ class Trainer:
         self.env.close()
 
 
-def train(task: Task | str, reward_fn: RewardFn | None, config: TrainConfig, out_dir: str | Path, *,
-          reward_code: str | None = None, reward_source: str | None = None, resume: bool = False,
-          progress: ProgressFn | None = None) -> TrainResult:
+def train(
+    task: Task | str,
+    reward_fn: RewardFn | None,
+    config: TrainConfig,
+    out_dir: str | Path,
+    *,
+    reward_code: str | None = None,
+    reward_source: str | None = None,
+    resume: bool = False,
+    progress: ProgressFn | None = None,
+) -> TrainResult:
     """Train a policy on `reward_fn` (None: the task's human reward); see Trainer. Returns how it ended."""
     trainer = Trainer(task, reward_fn, config, out_dir, reward_code=reward_code, reward_source=reward_source)
     try:

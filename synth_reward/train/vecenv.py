@@ -87,8 +87,9 @@ class RewardGuard:
         except Exception as exc:  # noqa: BLE001 - any error in generated code stops this candidate
             raise RewardFault(f"reward raised {type(exc).__name__} at step {self.calls}: {exc}") from exc
         if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], dict)):
-            raise RewardFault(f"reward must return (reward[N], {{name: tensor[N]}}), got {type(out).__name__} "
-                              f"at step {self.calls}")
+            raise RewardFault(
+                f"reward must return (reward[N], {{name: tensor[N]}}), got {type(out).__name__} at step {self.calls}"
+            )
         reward, terms = out
         if not isinstance(reward, torch.Tensor) or reward.shape != (n,):
             shape = tuple(reward.shape) if isinstance(reward, torch.Tensor) else type(reward).__name__
@@ -184,10 +185,21 @@ class TrainEnv(VecEnv):
     clipped; the reward and the recorded actions see the clipped ctrl values.
     """
 
-    def __init__(self, task: Task, reward_fn: RewardFn | None, num_envs: int, *, seed: int | None = None,
-                 num_threads: int | None = None, backend: str = "cpu", device: str = "cpu",
-                 action_scaling: bool = True, track_human: bool = True,
-                 reward_normalizer: RewardNormalizer | None = None, early_end_s: float | None = None) -> None:
+    def __init__(
+        self,
+        task: Task,
+        reward_fn: RewardFn | None,
+        num_envs: int,
+        *,
+        seed: int | None = None,
+        num_threads: int | None = None,
+        backend: str = "cpu",
+        device: str = "cpu",
+        action_scaling: bool = True,
+        track_human: bool = True,
+        reward_normalizer: RewardNormalizer | None = None,
+        early_end_s: float | None = None,
+    ) -> None:
         human = task.human_reward_fn() if track_human else None
         self.task = task
         if reward_fn is None:  # train on the task's human reward (or, without one, a zero reward)
@@ -199,8 +211,14 @@ class TrainEnv(VecEnv):
         if early_end_s is not None:  # training only: see train/early_end.py
             dt = get_morphology(task.morphology).dt
             self.early_end = EarlyEnd(task, num_envs, early_end_s, dt, base=task.termination_fn())
-        self.env: BatchedEnv = task.make_env(num_envs, reward_fn=self.guard, seed=seed, backend=backend,
-                                             num_threads=num_threads, termination_fn=self.early_end)
+        self.env: BatchedEnv = task.make_env(
+            num_envs,
+            reward_fn=self.guard,
+            seed=seed,
+            backend=backend,
+            num_threads=num_threads,
+            termination_fn=self.early_end,
+        )
         self.num_envs = num_envs
         self.num_actions = self.env.num_actions
         self.max_episode_length = task.episode_length
