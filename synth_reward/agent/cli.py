@@ -12,6 +12,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from synth_reward.errors import UsageError
+
 console = Console(soft_wrap=True)
 
 
@@ -107,18 +109,30 @@ def run_command(
         typer.Option(
             "--steps",
             min=1,
-            help="Env steps per candidate (the default keeps a run "
-            "under half an hour on 2 cores; real behaviours need millions).",
+            help="Env steps the search's winner trains; with successive halving the others stop at a half, "
+            "a quarter...",
         ),
-    ] = 150_000,
+    ] = 600_000,
+    search: Annotated[
+        str,
+        typer.Option(
+            "--search",
+            help="halving: successive halving over each iteration's candidates; full: every candidate trains "
+            "--steps (Eureka's protocol).",
+        ),
+    ] = "halving",
     final_seeds: Annotated[
         int,
         typer.Option(
             "--final-seeds",
             min=0,
-            help="Seeds the best reward is retrained on at the end (0 skips the final evaluation).",
+            help="Retrain the best reward on this many fresh seeds (Eureka's protocol); 0: evaluate the "
+            "winner's own policy on fresh episodes.",
         ),
-    ] = 1,
+    ] = 0,
+    final_episodes: Annotated[
+        int, typer.Option("--final-episodes", min=1, help="Episodes of the final evaluation (fresh seeds).")
+    ] = 32,
     final_steps: Annotated[
         int | None,
         typer.Option("--final-steps", min=1, help="Env steps per final retraining (default: twice --steps)."),
@@ -156,6 +170,8 @@ def run_command(
     from synth_reward.agent.loop import Loop, settings_for
     from synth_reward.agent.store import RunStore, check_writable
 
+    if search not in ("halving", "full"):
+        raise UsageError(f"--search must be halving or full, got {search!r}")
     settings, llm, note = settings_for(
         instruction,
         model=model,
@@ -166,7 +182,9 @@ def run_command(
         samples=samples,
         iterations=iterations,
         steps=steps,
+        search=search,
         final_seeds=final_seeds,
+        final_episodes=final_episodes,
         final_steps=final_steps,
         eval_episodes=episodes,
         num_envs=num_envs,

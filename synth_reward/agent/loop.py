@@ -41,6 +41,7 @@ from synth_reward.agent.prompts import (
     success_messages,
 )
 from synth_reward.agent.resolve import ResolvedTask, resolve_task
+from synth_reward.agent.search import Bracket, Protocol, Score, close_rung, new_bracket
 from synth_reward.agent.store import CandidateStore, RunStore
 from synth_reward.envs import describe_state
 from synth_reward.errors import SynthRewardError, UsageError
@@ -63,11 +64,16 @@ class RunSettings(BaseModel):
     """K: reward candidates per iteration (Eureka used 16)."""
     iterations: int = Field(2, ge=1)
     """I: design-train-analyze rounds (Eureka used 5)."""
-    steps: int | None = Field(150_000, ge=1)
-    """Env steps to train each candidate. The default keeps a whole run near half an hour on 2 CPU
-    cores; behaviours like kneeling need millions (see the README's measurements)."""
-    final_seeds: int = Field(1, ge=0)
-    """Seeds the best reward is retrained on at the end (0: skip the final evaluation)."""
+    steps: int | None = Field(600_000, ge=1)
+    """Env steps the search's winner trains (with successive halving the others train a half, a quarter...)."""
+    search: Protocol = "halving"
+    """halving: successive halving over each iteration's candidates (agent/search.py); full: every candidate
+    trains `steps` (Eureka's protocol)."""
+    final_seeds: int = Field(0, ge=0)
+    """Retrain the best reward on this many fresh seeds at the end (Eureka's protocol; doubles the cost).
+    0: the result is the winner's own policy, evaluated on fresh seeds."""
+    final_episodes: int = Field(32, ge=1)
+    """Evaluation episodes of the final policy (fresh seeds)."""
     final_steps: int | None = Field(None, ge=1)
     """Env steps of each final retraining (default: twice `steps`)."""
     eval_episodes: int = Field(8, ge=1)
@@ -94,7 +100,7 @@ class CandidateResult(BaseModel):
     iteration: int
     index: int
     stage: str
-    """rejected, review_objected, train_failed, analyze_failed or analyzed."""
+    """rejected, review_objected, train_failed, eliminated (successive halving), analyze_failed or analyzed."""
     reason: str = ""
     success_rate: float | None = None
     progress: float | None = None
@@ -105,6 +111,11 @@ class CandidateResult(BaseModel):
 
 
 class FinalResult(BaseModel):
+    """The final evaluation: the winner's own policy on fresh episodes (default), or the best reward retrained."""
+
+    mode: Literal["own_policy", "retrained"] = "retrained"
+    episodes: int | None = None
+    """evaluation episodes (own_policy: of the winner's checkpoint, on seeds no training or selection used)."""
     seeds: list[int]
     success_rates: list[float]
     success_mean: float
@@ -313,15 +324,87 @@ class Loop:
 
     # ---- one iteration -----------------------------------------------------------------------
     def _iteration(self, iteration: int, best: CandidateResult | None, feedback: Feedback | None) -> None:
+        """Design K candidates, vet each, then search among the vetted ones (agent/search.py)."""
         codes = self._design(iteration, best, feedback)
+        vetted: list[CandidateStore] = []
         for index, code in enumerate(codes):
             cand = self.store.candidate(iteration, index)
             if cand.code("reply.txt") is None:
                 cand.write_code(code, "reply.txt")
-            result = self._candidate(cand, iteration, index)
-            self.results[cand.id] = result
-            cand.write("result", result)
-            self._emit("candidate", **result.model_dump())
+            failure = self._vet(cand, iteration, index)
+            if failure is not None:
+                self._record(cand, failure)
+            else:
+                vetted.append(cand)
+        if vetted:
+            self._search(iteration, vetted)
+
+    def _record(self, cand: CandidateStore, result: CandidateResult) -> None:
+        self.results[cand.id] = result
+        cand.write("result", result)
+        self._emit("candidate", **result.model_dump())
+
+    def _search(self, iteration: int, cands: list[CandidateStore]) -> None:
+        """Train the vetted candidates rung by rung; the bracket is saved after every candidate's rung."""
+        s = self.settings
+        by_id = {c.id: c for c in cands}
+        path = f"iter_{iteration:02d}/bracket.json"
+        saved = self.store.read_json(path)
+        bracket = (
+            Bracket.model_validate(saved)
+            if saved is not None
+            else new_bracket(list(by_id), s.steps or 0, s.search)
+            if s.steps
+            else new_bracket(list(by_id), 1, "full")
+        )
+        for r, rung in enumerate(bracket.rungs):
+            if rung.survivors is not None:
+                continue
+            for cid in rung.candidates:
+                if cid not in rung.scores:
+                    steps = rung.budget if s.steps else None
+                    rung.scores[cid] = self._train_score(by_id[cid], steps, rung=r, rungs=len(bracket.rungs))
+                    self.store.write_json(path, bracket)
+            close_rung(bracket, r)
+            self.store.write_json(path, bracket)
+        base = {"components": []}
+        for cid, (r, score) in bracket.eliminated().items():
+            cand = by_id[cid]
+            common = {"id": cid, "iteration": iteration, "index": cand.index, **base}
+            common["components"] = list((cand.read("verdict") or {}).get("components") or [])
+            if score.failed:
+                self._record(cand, CandidateResult(**common, stage="train_failed", reason=score.failed))
+            else:
+                self._record(
+                    cand,
+                    CandidateResult(
+                        **common,
+                        stage="eliminated",
+                        success_rate=None,
+                        progress=score.progress,
+                        env_steps=score.env_steps,
+                        reason=f"stopped after rung {r + 1} of {len(bracket.rungs)} ({score.env_steps:,} env steps): "
+                        f"training success {score.success_rate or 0:.0%}, progress {score.progress or 0:.2f}, "
+                        "below the candidates that continued",
+                    ),
+                )
+        finalists = [c for c in bracket.rungs[-1].candidates if not bracket.rungs[-1].scores[c].failed]
+        for cid in finalists:
+            self._record(by_id[cid], self._analyzed(by_id[cid], iteration))
+
+    def _train_score(self, cand: CandidateStore, steps: int | None, rung: int, rungs: int) -> Score:
+        """Train (or continue) a candidate to `steps` and score it on its latest training record."""
+        if rungs > 1:
+            self._emit("stage", id=cand.id, stage=f"rung {rung + 1}/{rungs}: training to {steps:,} steps")
+        train = self._train(cand, steps=steps)
+        if train.get("status") != "completed":
+            return Score(failed=_one_line(train.get("reason") or "training failed"))
+        record = _last_record(cand.file("train"))
+        return Score(
+            success_rate=record.get("success_rate"),
+            progress=record.get("success_fraction_mean"),
+            env_steps=int(train.get("env_steps") or 0),
+        )
 
     def _design(self, iteration: int, best: CandidateResult | None, feedback: Feedback | None) -> list[str]:
         """K replies (LLM) or K template rewards (offline); replies are cached in the store."""
@@ -345,7 +428,8 @@ class Loop:
         replies = self.client.complete(messages, n=k)
         return [r.text if r.ok else f"# the LLM call failed: {r.error}\n" for r in replies]
 
-    def _candidate(self, cand: CandidateStore, iteration: int, index: int) -> CandidateResult:
+    def _vet(self, cand: CandidateStore, iteration: int, index: int) -> CandidateResult | None:
+        """The critic (and the optional LLM review): None when the candidate may train, else its result."""
         base = {"id": cand.id, "iteration": iteration, "index": index}
         verdict = cand.read("verdict")
         if verdict is None:
@@ -373,14 +457,13 @@ class Loop:
                 return CandidateResult(
                     **base, stage="review_objected", components=components, reason="; ".join(review["objections"])
                 )
-        train = self._train(cand)
-        if train.get("status") != "completed":
-            return CandidateResult(
-                **base,
-                stage="train_failed",
-                components=components,
-                reason=_one_line(train.get("reason") or "training failed"),
-            )
+        return None
+
+    def _analyzed(self, cand: CandidateStore, iteration: int) -> CandidateResult:
+        """Evaluate and analyze a candidate that trained its whole budget."""
+        base = {"id": cand.id, "iteration": iteration, "index": cand.index}
+        components = list((cand.read("verdict") or {}).get("components") or [])
+        train = _read_json(cand.file("train") / "result.json") or {}
         if self._analyze(cand) is None:
             error = cand.read("analyze_error_train") or {}
             return CandidateResult(
@@ -414,8 +497,11 @@ class Loop:
         """`synth-reward train` on the candidate's reward in an isolated process; its result.json."""
         folder = cand.file(out)
         done = _read_json(folder / "result.json")
-        if done is not None and done.get("status") in ("completed", "failed"):
-            return done
+        if done is not None and (
+            done.get("status") == "failed"
+            or (done.get("status") == "completed" and (steps is None or (done.get("env_steps") or 0) >= steps))
+        ):
+            return done  # (a completed run short of `steps` continues from its checkpoint: a later rung)
         argv = self._train_argv(
             folder, cand.file("reward.py") if reward else None, seed=seed, steps=steps, vetted=vetted
         )
@@ -561,11 +647,55 @@ class Loop:
             f'Contract: compute_reward(state, action) -> (reward (N,), {{name: (N,)}}).\n"""\n\n'
         )
         self.store.write_text("best_reward.py", header + code.strip() + "\n")
-        final = self._final(best) if self.settings.final_seeds > 0 else None
+        final = self._final(best) if self.settings.final_seeds > 0 else self._final_own(best)
         message = f"best {best.id}: success rate {best.success_rate:.0%}"
-        if final is not None:
+        if final.mode == "retrained":
             message += f"; retrained on {len(final.seeds)} seeds: {final.success_mean:.0%} ± {final.success_std:.0%}"
+        else:
+            message += f"; its policy on {final.episodes} fresh episodes: {final.success_mean:.0%}"
         return self._summary("finished", message, best, final)
+
+    def _final_own(self, best: CandidateResult) -> FinalResult:
+        """Evaluate the winner's own trained policy on fresh episodes (seeds 20,000+), then render its videos."""
+        s, cand = self.settings, self._cand(best)
+        saved = cand.read("final")
+        if saved is not None:
+            result = FinalResult.model_validate(saved)
+        else:
+            seed = 20_000 + s.seed
+            folder = cand.file("final_eval")
+            self._emit("stage", id=cand.id, stage=f"final evaluation ({s.final_episodes} fresh episodes)")
+            argv = [
+                sys.executable,
+                "-m",
+                "synth_reward.cli",
+                "eval",
+                str(cand.file("train")),
+                "--episodes",
+                str(s.final_episodes),
+                "--seed",
+                str(seed),
+                "--out",
+                str(folder),
+            ]
+            code, log = self._isolated(argv, cand.file(""), "final_eval.log")
+            scores = _read_json(folder / "eval.json")
+            if scores is None:
+                raise SynthRewardError(f"the final evaluation exited with status {code}: {_tail(log)}")
+            rate = float(scores.get("success_rate") or 0.0)
+            result = FinalResult(
+                mode="own_policy",
+                episodes=s.final_episodes,
+                seeds=[seed],
+                success_rates=[rate],
+                success_mean=rate,
+                success_std=0.0,
+            )
+            cand.write("final", result)
+        if s.video and not result.videos:
+            result.videos, result.video_error = self._videos(cand, "train")
+            cand.write("final", result)
+        return result
 
     def _final(self, best: CandidateResult) -> FinalResult:
         """Retrain the best reward on fresh seeds, evaluate each, render videos, and the HNS where possible."""
@@ -760,6 +890,20 @@ def _descendants(pid: int) -> list[int]:
     return out[::-1]
 
 
+def _last_record(folder: Path) -> dict[str, Any]:
+    """The latest record point of a training run (records.jsonl), or {} without one."""
+    try:
+        lines = [line for line in (folder / "records.jsonl").read_text().splitlines() if line.strip()]
+    except FileNotFoundError:
+        return {}
+    for line in reversed(lines):
+        try:
+            return dict(json.loads(line))
+        except json.JSONDecodeError:  # (a line cut by a kill)
+            continue
+    return {}
+
+
 def _write_json(path: Path, obj: dict[str, Any]) -> None:
     from synth_reward.agent.store import atomic_write_text
 
@@ -850,13 +994,22 @@ def render_report(summary: RunSummary, resolved: ResolvedTask | None) -> str:
         lines.append(f"| {c.id}{mark} | {c.stage} | {rate} | {prog} | {c.reason[:160].replace('|', '/')} |")
     if summary.final is not None:
         f = summary.final
-        lines += [
-            "",
-            "## Final evaluation (best reward retrained on fresh seeds)",
-            "",
-            f"- seeds {f.seeds}: success rates {[round(r, 3) for r in f.success_rates]}",
-            f"- success rate {f.success_mean:.0%} ± {f.success_std:.0%} (mean ± std over seeds)",
-        ]
+        if f.mode == "own_policy":
+            lines += [
+                "",
+                "## Final evaluation (the winner's own policy on fresh episodes)",
+                "",
+                f"- success rate {f.success_mean:.0%} on {f.episodes} episodes (seed {f.seeds[0]}, "
+                "used by no training or selection)",
+            ]
+        else:
+            lines += [
+                "",
+                "## Final evaluation (best reward retrained on fresh seeds)",
+                "",
+                f"- seeds {f.seeds}: success rates {[round(r, 3) for r in f.success_rates]}",
+                f"- success rate {f.success_mean:.0%} ± {f.success_std:.0%} (mean ± std over seeds)",
+            ]
         if f.human_normalized_score is not None:
             lines.append(
                 f"- human normalized score {f.human_normalized_score:.2f} "

@@ -753,19 +753,62 @@ def _rounded(params: Params) -> Params:
     )
 
 
-def render_code(template: Template, params: Params, task_id: str, instruction: str) -> str:
-    """Standalone reward source for the template with these numbers (torch and math only)."""
+OPENING_S = 0.5
+"""s: the opening over which a term must hold to be one to keep (as train/early_end.py's patience)."""
+SUCCESS_BONUS = 2.0
+"""Weight of the term that pays while the task's whole success check holds (the hand-written kneel reward's
+`in_pose` term has this weight too): the shaped terms lead towards the pose, the bonus marks having reached it."""
+
+
+class Composition(BaseModel):
+    """How a template's terms combine for one task (see `composition`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    keep: tuple[str, ...] = ()
+    """Terms already satisfied in the task's initial state (score >= 0.9 there): conditions to keep."""
+    bonus: str | None = None
+    """A bool (N,) expression of the task's success check in the State API, or None when it cannot be written."""
+
+
+def render_code(
+    template: Template, params: Params, task_id: str, instruction: str, comp: Composition | None = None
+) -> str:
+    """Standalone reward source for the template with these numbers (torch and math only).
+
+    With a `comp`, the terms to reach are multiplied by the product of the scores of the terms to keep, and a
+    success bonus is added. Why: an additive sum lets the policy trade a kept condition for a reached one. The
+    analyzer found this again and again (the humanoid collapses onto its knees with the torso flat: knees term
+    76% of the total, torso-upright failing 93% of steps; it sits back; it lies down): a goal term worth more
+    than the uprightness it costs is a local optimum. Gated, a goal term pays only while what the robot
+    started with still holds."""
+    comp = comp or Composition()
     used = sorted({t.primitive for t in template.terms}, key=list(PRIMITIVES).index)
+    keep = [t.name for t in template.terms if t.name in comp.keep]
     lines = [
         f'"""Reward for "{instruction}" ({task_id}).',
         "",
         f"Written by synth-reward's {LABEL}: a fixed template of bounded",
         "terms, not an LLM design. Each term is WEIGHTS[name] * score with score in [0, 1];",
         "TEMPERATURES are in the squared unit of each term's quantity.",
+        *(
+            [
+                f"Terms to reach count only while the terms to keep hold (times {' * '.join(keep)}: both",
+                "held at the start), so the policy cannot trade what it started with for the goal;",
+            ]
+            if keep
+            else []
+        ),
+        *(
+            [f"success_bonus pays {_fmt(SUCCESS_BONUS)} while the task's whole success check holds."]
+            if comp.bonus
+            else []
+        ),
         "",
         *(f"- {t.name}: {t.why}" for t in template.terms),
         '"""',
         "",
+        "import math" if comp.bonus and "math." in comp.bonus else "",
         "import torch",
         "",
         "WEIGHTS = {",
@@ -776,20 +819,76 @@ def render_code(template: Template, params: Params, task_id: str, instruction: s
         "}",
         "",
     ]
+    lines = [line for i, line in enumerate(lines) if line or i == 0 or lines[i - 1]]
     for name in (*used, *template.helpers):
         fn = PRIMITIVES.get(name) or HELPERS[name]
         lines += ["", _untyped_source(fn), ""]
-    lines += ["", "def compute_reward(state, action):", "    components = {"]
+    lines += ["", "def compute_reward(state, action):", "    score = {"]
     for t in template.terms:
         args = ", ".join([t.quantity, *(_fmt(a) for a in t.args), f'TEMPERATURES["{t.name}"]'])
-        lines.append(f'        "{t.name}": WEIGHTS["{t.name}"] * {t.primitive}({args}),')
+        lines.append(f'        "{t.name}": {t.primitive}({args}),')
+    lines.append("    }")
+    if keep:
+        lines.append("    keep = " + " * ".join(f'score["{n}"]' for n in keep))
+    lines.append("    components = {")
+    for t in template.terms:
+        gate = " * keep" if keep and t.condition and t.name not in comp.keep else ""
+        lines.append(f'        "{t.name}": WEIGHTS["{t.name}"]{gate} * score["{t.name}"],')
+    if comp.bonus:
+        lines.append(f'        "success_bonus": {_fmt(SUCCESS_BONUS)} * ({comp.bonus}).float(),')
     lines += [
         "    }",
-        "    reward = " + " + ".join(f'components["{t.name}"]' for t in template.terms),
+        "    reward = "
+        + " + ".join(
+            f'components["{n}"]'
+            for n in [*(t.name for t in template.terms), *(["success_bonus"] if comp.bonus else [])]
+        ),
         "    return reward, components",
         "",
     ]
     return "\n".join(lines)
+
+
+def composition(template: Template, task_id: str) -> Composition:
+    """Which of the template's terms are conditions to keep, and the success bonus, for a built-in task.
+
+    Measured, not declared per task: a term with a success condition whose score is at least 0.9 on every step of
+    the task's first OPENING_S seconds with zero actions (Gymnasium's reset noise, 16 envs, mean) is kept; 0.9, not 0.5: a
+    soft term can score 0.5 short of its condition; the others are reached. The bonus is the
+    conjunction of the task's success-check conditions as the analyzer labels them (State API source), kept only
+    if it evaluates on those states with the template's own helpers."""
+    from synth_reward.envs.tasks import get_task
+    from synth_reward.train.analyzer import split_conditions
+
+    task = get_task(task_id)
+    env = task.make_env(16, seed=0)
+    try:
+        env.reset(seed=0)
+        action = torch.zeros(env.num_envs, env.num_actions)
+        namespace: dict[str, Any] = {}
+        exec(render_code(template, default_params(template), task_id, ""), namespace)  # noqa: S102 - our template
+        weights = default_params(template).weights
+        lowest = {t.name: math.inf for t in template.terms if t.condition and weights[t.name] > 0}
+        for _ in range(max(1, math.ceil(OPENING_S / env.dt))):  # the opening, with zero actions
+            state = env.step(action).state
+            _, components = namespace["compute_reward"](state, action)
+            for name in lowest:
+                lowest[name] = min(lowest[name], float((components[name] / weights[name]).mean()))
+        keep = tuple(name for name, score in lowest.items() if score >= 0.9)
+        reach = [t for t in template.terms if t.condition and t.name not in keep]
+        if not reach:  # nothing to reach: nothing to gate
+            keep = ()
+        labels = [label for label, _ in split_conditions(task.success_fn())]
+        bonus: str | None = " & ".join(f"({label})" for label in labels)
+        try:
+            value = eval(bonus, {"torch": torch, "math": math, **namespace}, {"state": state})  # noqa: S307
+            if not (isinstance(value, torch.Tensor) and value.shape == (env.num_envs,)):
+                bonus = None
+        except Exception:  # a label that needs a name the template does not have: no bonus
+            bonus = None
+        return Composition(keep=keep, bonus=bonus)
+    finally:
+        env.close()
 
 
 def _untyped_source(fn: Callable[..., Any]) -> str:
@@ -1006,6 +1105,7 @@ class OfflineDesigner:
         """Variants scale each weight by exp(U(-s, s))."""
         self.temperature_spread = temperature_spread
         """Variants scale each temperature by exp(U(-s, s))."""
+        self._compositions: dict[str, Composition] = {}
 
     def supports(self, task: Any) -> bool:
         return supports(task)
@@ -1038,16 +1138,25 @@ class OfflineDesigner:
                 )
             if feedback.get("analysis"):
                 params = adjust(params, feedback["analysis"], template).params
+        comp = self._composition(template, task_id)
         rng = random.Random(f"{self.seed}:{task_id}:{iteration}")
         out: list[OfflineCandidate] = []
         for variant in range(k):
             p = _rounded(params if variant == 0 else self._perturb(params, rng))
             out.append(
                 OfflineCandidate(
-                    code=render_code(template, p, task_id, instruction), params=p, task_id=task_id, variant=variant
+                    code=render_code(template, p, task_id, instruction, comp),
+                    params=p,
+                    task_id=task_id,
+                    variant=variant,
                 )
             )
         return out
+
+    def _composition(self, template: Template, task_id: str) -> Composition:
+        if task_id not in self._compositions:
+            self._compositions[task_id] = composition(template, task_id)
+        return self._compositions[task_id]
 
     def _perturb(self, params: Params, rng: random.Random) -> Params:
         ws = self.weight_spread

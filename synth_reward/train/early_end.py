@@ -5,8 +5,10 @@ most of those samples teach nothing. This rule ends such an episode during train
 evaluation, which always runs the task's full episodes), using only the task's success check and its
 success rule, with no per-task code:
 
-- **lost**: a conjunct of the success check (see `train.analyzer.split_conditions`) that held on the
-  episode's first step has failed on every one of the last `patience` steps. The robot started with it
+- **lost**: a conjunct of the success check (see `train.analyzer.split_conditions`) that held on every
+  step of the episode's first `patience` steps has since failed on every one of the last `patience` steps.
+  (Every step of a window, not the first step: the ant starts in the air with its feet above the floor,
+  and a condition that only the reset pose satisfies is not one the robot can keep.) The robot started with it
   and has fallen out of it (the torso's uprightness for kneel and sit, the torso's height for arms_up, the
   ant's upright torso for raise_leg); the condition is still needed for success, so this is a fall.
   Conditions that did not hold at the start (the knees on the floor, the leg raised, a flip) are the ones
@@ -67,13 +69,16 @@ class EarlyEnd:
 
     def __call__(self, state: State) -> torch.Tensor:
         conds = torch.stack([c.to(torch.bool).cpu() for c in self._conditions(state)], dim=1)  # (N, C)
-        first = state.step.cpu() <= 1
+        step = state.step.cpu()
+        first = step <= 1
         if first.any():
-            self._held_at_start[first] = conds[first]
+            self._held_at_start[first] = True
             self._failing_for[first] = 0
             self._failed[first] = 0
+        opening = step <= self.patience
+        self._held_at_start[opening] &= conds[opening]
         self._failing_for = torch.where(conds, 0, self._failing_for + 1)
-        lost = (self._held_at_start & (self._failing_for >= self.patience)).any(dim=1)
+        lost = (self._held_at_start & (self._failing_for >= self.patience)).any(dim=1) & ~opening
         done = lost
         self.ended["lost"] += int(lost.sum())
         if self.max_failed is not None:
