@@ -88,7 +88,8 @@ def test_offline_designer_end_to_end_with_video(tmp_path) -> None:
     run = only_run(tmp_path / "runs")
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "finished" and summary["task_id"] == "ant/lie_down"
-    assert [c["stage"] for c in summary["candidates"]] == ["analyzed"] * 4
+    # successive halving (the default): per iteration one candidate continues to the full budget
+    assert sorted(c["stage"] for c in summary["candidates"]) == ["analyzed", "analyzed", "eliminated", "eliminated"]
     assert summary["final"]["seeds"] == [1000] and len(summary["final"]["success_rates"]) == 1
     assert summary["final"]["videos"] and all((run / v).stat().st_size > 1000 for v in summary["final"]["videos"])
     assert "final: training (seed_1000)" in out.stdout and "i0c0" not in out.stdout
@@ -179,6 +180,8 @@ def test_kill_and_resume_trains_nothing_twice(tmp_path) -> None:
         "1",
         "--final-seeds",
         "0",
+        "--search",
+        "full",  # (each candidate trains once; tests/test_search.py resumes a killed halving search)
         "--episodes",
         "2",
         "--out",
