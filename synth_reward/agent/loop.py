@@ -290,6 +290,7 @@ class Loop:
         from synth_reward.sandbox import vet_success
 
         assert self.client is not None  # prepare() refused a free-form instruction without an LLM
+        reasons: list[str]
         reasons, code = [], None
         for attempt in range(3):
             messages = success_messages(resolved)
@@ -346,7 +347,7 @@ class Loop:
         return [r.text if r.ok else f"# the LLM call failed: {r.error}\n" for r in replies]
 
     def _candidate(self, cand: CandidateStore, iteration: int, index: int) -> CandidateResult:
-        base = {"id": cand.id, "iteration": iteration, "index": index}
+        base: dict[str, Any] = {"id": cand.id, "iteration": iteration, "index": index}
         verdict = cand.read("verdict")
         if verdict is None:
             from synth_reward.sandbox import vet_reward
@@ -841,7 +842,7 @@ def render_report(summary: RunSummary, resolved: ResolvedTask | None) -> str:
         "",
     ]
     if resolved is not None:
-        lines += ["## Success check (frozen for the run)", "", resolved.success_text, ""]
+        lines += ["## Success check (frozen for the run)", "", resolved.success_text, ""]  # type: ignore[list-item]  # resolved: written
     lines += ["## Candidates", "", "| candidate | stage | success | progress | note |", "|---|---|---|---|---|"]
     for c in summary.candidates:
         rate = "-" if c.success_rate is None else f"{c.success_rate:.0%}"
