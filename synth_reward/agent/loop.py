@@ -301,6 +301,7 @@ class Loop:
         from synth_reward.sandbox import vet_success
 
         assert self.client is not None  # prepare() refused a free-form instruction without an LLM
+        reasons: list[str]
         reasons, code = [], None
         for attempt in range(3):
             messages = success_messages(resolved)
@@ -430,7 +431,7 @@ class Loop:
 
     def _vet(self, cand: CandidateStore, iteration: int, index: int) -> CandidateResult | None:
         """The critic (and the optional LLM review): None when the candidate may train, else its result."""
-        base = {"id": cand.id, "iteration": iteration, "index": index}
+        base: dict[str, Any] = {"id": cand.id, "iteration": iteration, "index": index}
         verdict = cand.read("verdict")
         if verdict is None:
             from synth_reward.sandbox import vet_reward
@@ -461,7 +462,7 @@ class Loop:
 
     def _analyzed(self, cand: CandidateStore, iteration: int) -> CandidateResult:
         """Evaluate and analyze a candidate that trained its whole budget."""
-        base = {"id": cand.id, "iteration": iteration, "index": cand.index}
+        base: dict[str, Any] = {"id": cand.id, "iteration": iteration, "index": cand.index}
         components = list((cand.read("verdict") or {}).get("components") or [])
         train = _read_json(cand.file("train") / "result.json") or {}
         if self._analyze(cand) is None:
@@ -985,7 +986,7 @@ def render_report(summary: RunSummary, resolved: ResolvedTask | None) -> str:
         "",
     ]
     if resolved is not None:
-        lines += ["## Success check (frozen for the run)", "", resolved.success_text, ""]
+        lines += ["## Success check (frozen for the run)", "", resolved.success_text, ""]  # type: ignore[list-item]  # resolved: written
     lines += ["## Candidates", "", "| candidate | stage | success | progress | note |", "|---|---|---|---|---|"]
     for c in summary.candidates:
         rate = "-" if c.success_rate is None else f"{c.success_rate:.0%}"

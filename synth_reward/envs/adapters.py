@@ -44,7 +44,9 @@ class GymEnv(gym.Env):
         self.env = _make(task, 1, reward_fn, None)
         self.observation_space, self.action_space = _spaces(self.env)
 
-    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
         if seed is not None:
             self.env.rng = np.random.default_rng(seed)
@@ -52,7 +54,7 @@ class GymEnv(gym.Env):
             self.env.rng = np.random.default_rng()
         return self.env.reset()[0].numpy(), {}
 
-    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         out = self.env.step(torch.as_tensor(np.asarray(action, dtype=np.float32)).reshape(1, -1))
         info = {name: float(v[0]) for name, v in out.terms.items()}
         info["success"] = bool(out.success[0])
@@ -80,12 +82,14 @@ class GymVectorEnv(VectorEnv):
         self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, num_envs)
         self.action_space = gym.vector.utils.batch_space(self.single_action_space, num_envs)
 
-    def reset(self, *, seed: int | list[int] | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+    def reset(
+        self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
         if isinstance(seed, list):
             seed = seed[0]
         return self.env.reset(seed=seed).numpy(), {}
 
-    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         out = self.env.step(torch.as_tensor(np.asarray(actions, dtype=np.float32)))
         done = (out.terminated | out.truncated).numpy()
         infos: dict[str, Any] = {name: v.numpy() for name, v in out.terms.items()}
@@ -123,11 +127,11 @@ class SB3VecEnv(VecEnv):
     def step_async(self, actions: np.ndarray) -> None:
         self._actions = np.asarray(actions, dtype=np.float32)
 
-    def step_wait(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict]]:
+    def step_wait(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
         assert self._actions is not None, "step_async must be called before step_wait"
         out = self.env.step(torch.as_tensor(self._actions))
         done = (out.terminated | out.truncated).numpy()
-        infos: list[dict] = [{"success": bool(s)} for s in out.success.numpy()]
+        infos: list[dict[str, Any]] = [{"success": bool(s)} for s in out.success.numpy()]
         for i in np.flatnonzero(done):
             infos[i]["terminal_observation"] = out.final_obs[i].numpy()
             infos[i]["TimeLimit.truncated"] = bool(out.truncated[i])
@@ -143,7 +147,7 @@ class SB3VecEnv(VecEnv):
         self.env.close()
 
     def get_attr(self, attr_name: str, indices: Any = None) -> list[Any]:
-        return [getattr(self, attr_name)] * len(self._get_indices(indices))
+        return [getattr(self, attr_name)] * len(self._get_indices(indices))  # type: ignore[arg-type]  # a list or range
 
     def set_attr(self, attr_name: str, value: Any, indices: Any = None) -> None:
         setattr(self, attr_name, value)
@@ -152,4 +156,4 @@ class SB3VecEnv(VecEnv):
         raise NotImplementedError("a batched env has no per-environment methods")
 
     def env_is_wrapped(self, wrapper_class: type, indices: Any = None) -> list[bool]:
-        return [False] * len(self._get_indices(indices))
+        return [False] * len(self._get_indices(indices))  # type: ignore[arg-type]  # a list or range

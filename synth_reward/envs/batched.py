@@ -211,8 +211,8 @@ class BatchedEnv:
         self._steps = steps
         self._return[ids] = 0
         self._success_steps[ids] = 0
-        for v in self._term_sums.values():
-            v[ids] = 0
+        for sums in self._term_sums.values():
+            sums[ids] = 0
 
     # ---- reading -----------------------------------------------------------------------
     @property
@@ -231,7 +231,9 @@ class BatchedEnv:
         Gymnasium v5's layout: qpos (minus the skipped root coordinates), qvel, then each extra
         with the world body dropped (qfrc_actuator: the free joint's 6 dofs dropped).
         """
-        morph, columns, bounds = self.morphology, [], []
+        morph = self.morphology
+        columns: list[int] = []
+        bounds: list[float] = []
 
         def add(name: str, skip: int, clip: float | None) -> None:
             cols = snap.columns(name)[skip:]
@@ -275,7 +277,7 @@ class BatchedEnv:
             if not math.isfinite(obs_host.sum(dtype=np.float64)):
                 nonfinite = ~np.isfinite(obs_host).all(axis=1)
         if self._obs_clip is not None:
-            np.clip(obs_host, *self._obs_clip_host, out=obs_host)
+            np.clip(obs_host, *self._obs_clip_host, out=obs_host)  # type: ignore[misc]  # set with _obs_clip
         return torch.from_numpy(obs_host), nonfinite
 
     # ---- stepping ----------------------------------------------------------------------

@@ -10,8 +10,9 @@ from __future__ import annotations
 import functools
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, cast
 
 import mujoco
 import numpy as np
@@ -120,7 +121,7 @@ class Morphology(BaseModel):
 
     @property
     def dt(self) -> float:
-        return self.model().opt.timestep * self.frame_skip
+        return cast(float, self.model().opt.timestep * self.frame_skip)  # mujoco is untyped
 
     def obs_size(self) -> int:
         m = self.model()
@@ -130,7 +131,7 @@ class Morphology(BaseModel):
             "qfrc_actuator": m.nv - 6,
             "cfrc_ext": 6 * (m.nbody - 1),
         }
-        return m.nq - self.obs_skip_qpos + m.nv + sum(sizes[e] for e in self.obs_extras)
+        return cast(int, m.nq - self.obs_skip_qpos + m.nv + sum(sizes[e] for e in self.obs_extras))
 
 
 @functools.cache
@@ -162,7 +163,7 @@ def _assets(folder: Path) -> dict[str, bytes]:
 @functools.cache
 def _layout(path: Path, root_body: str, morph_name: str) -> Layout:
     m = _compile(path)
-    name = lambda kind, i: mujoco.mj_id2name(m, kind, i) or f"{kind.name.lower()}{i}"  # noqa: E731
+    name: Callable[[Any, int], str] = lambda kind, i: mujoco.mj_id2name(m, kind, i) or f"{kind.name.lower()}{i}"  # noqa: E731
     hinge, slide = int(mujoco.mjtJoint.mjJNT_HINGE), int(mujoco.mjtJoint.mjJNT_SLIDE)
     one_dof = [j for j in range(m.njnt) if int(m.jnt_type[j]) in (hinge, slide)]
     ranges = [
@@ -197,11 +198,11 @@ def _layout(path: Path, root_body: str, morph_name: str) -> Layout:
 
 def _body_name(m: mujoco.MjModel, b: int) -> str:
     """The MJCF name; for an unnamed body its first named geom (ant's lower legs), else parent_child."""
-    given = mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_BODY, b)
+    given: str | None = mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_BODY, b)
     if given:
         return given
     for g in range(m.ngeom):
-        geom = mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_GEOM, g)
+        geom: str | None = mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_GEOM, g)
         if m.geom_bodyid[g] == b and geom:
             return geom.removesuffix("_geom")
     return f"{_body_name(m, int(m.body_parentid[b]))}_child"

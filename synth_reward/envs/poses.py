@@ -9,6 +9,7 @@ reward code on standing, fallen, extreme and zero states before any training.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import mujoco
 import numpy as np
@@ -18,7 +19,7 @@ from synth_reward.envs.morphology import Morphology, get_morphology
 from synth_reward.envs.state import State
 
 # Named poses: joint angles in degrees (hinge) or metres (slide), root Euler angles in degrees.
-POSES: dict[str, dict[str, dict]] = {
+POSES: dict[str, dict[str, dict[str, Any]]] = {
     "humanoid": {
         "standing": {"joints": {}},
         "kneeling": {"joints": {"right_knee": -90, "left_knee": -90}},
@@ -98,7 +99,7 @@ def pose_qpos(
     morph = get_morphology(morphology)
     m = morph.model()
     d = mujoco.MjData(m)
-    qpos = m.qpos0.copy()
+    qpos: np.ndarray = m.qpos0.copy()
     for name, value in joints.items():
         j = m.joint(name)
         qpos[j.qposadr[0]] = math.radians(value) if int(j.type[0]) == mujoco.mjtJoint.mjJNT_HINGE else value

@@ -7,6 +7,8 @@ Each returns the total and its named terms, and the total is the sum of the term
 
 from __future__ import annotations
 
+from typing import NotRequired, TypedDict
+
 import torch
 
 from synth_reward.envs.batched import RewardFn
@@ -14,10 +16,22 @@ from synth_reward.envs.morphology import Morphology, get_morphology
 from synth_reward.envs.state import State
 from synth_reward.envs.success import healthy
 
+
+class GymRewardParams(TypedDict):
+    """Weights of one robot's Gymnasium v5 reward terms (the `contact` cost's clip and cap may be None)."""
+
+    forward: float
+    ctrl: float
+    healthy: NotRequired[float]
+    contact: NotRequired[tuple[float, float | None, float | None]]
+    com: NotRequired[bool]
+    joint: NotRequired[str]
+
+
 # Gymnasium v5 defaults per robot. com: the forward velocity is the whole-body centre
 # of mass's (Humanoid), the root body's (Ant), or a root slide joint's (planar robots,
 # whose Gymnasium envs difference qpos). contact: (weight, clip, cap).
-GYM_REWARD = {
+GYM_REWARD: dict[str, GymRewardParams] = {
     "humanoid": {
         "forward": 1.25,
         "healthy": 5.0,

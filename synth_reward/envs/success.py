@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -82,7 +83,7 @@ def humanoid_arms_up(state: State) -> torch.Tensor:
 def humanoid_splits(state: State) -> torch.Tensor:
     """Splits: feet at least 1.2 m apart, both feet on the floor (below 0.1 m), pelvis below 0.6 m."""
     left, right = state.body("left_foot"), state.body("right_foot")
-    apart = (left.pos - right.pos).norm(dim=-1) > 1.2
+    apart: torch.Tensor = (left.pos - right.pos).norm(dim=-1) > 1.2
     return apart & (left.height < 0.1) & (right.height < 0.1) & (state.body("pelvis").height < 0.6)
 
 
@@ -90,7 +91,7 @@ def humanoid_splits(state: State) -> torch.Tensor:
 def humanoid_crouch(state: State) -> torch.Tensor:
     """Crouching: feet on the floor (below 0.1 m) and within 0.6 m of each other, knees off it (shins above 0.2 m), pelvis between 0.2 and 0.6 m, torso up z > 0.7."""
     left, right = state.body("left_foot"), state.body("right_foot")
-    feet = (left.height < 0.1) & (right.height < 0.1) & ((left.pos - right.pos).norm(dim=-1) < 0.6)
+    feet: torch.Tensor = (left.height < 0.1) & (right.height < 0.1) & ((left.pos - right.pos).norm(dim=-1) < 0.6)
     knees = (state.body("left_shin").height > 0.2) & (state.body("right_shin").height > 0.2)
     pelvis = state.body("pelvis").height
     return feet & knees & (pelvis > 0.2) & (pelvis < 0.6) & (_upright(state) > 0.7)
@@ -194,7 +195,7 @@ def any_flip(state: State) -> torch.Tensor:
 # ---- termination rules -------------------------------------------------------------------
 def healthy(morph: Morphology) -> Check:
     """Gymnasium's v5 is_healthy rule for a morphology, from its `healthy` config."""
-    rule = dict(morph.healthy)
+    rule: dict[str, Any] = dict(morph.healthy)  # the value's type depends on its key: [low, high] or a bound
     root = morph.root_body
 
     def is_healthy(state: State) -> torch.Tensor:

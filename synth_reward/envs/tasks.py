@@ -13,7 +13,7 @@ import inspect
 import math
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import yaml
@@ -91,7 +91,7 @@ class Task(BaseModel):
         seed: int | None = None,
         backend: str = "cpu",
         termination_fn: CheckFn | None = None,
-        **kwargs: object,
+        **kwargs: Any,
     ) -> BatchedEnv:
         """A BatchedEnv for this task: its morphology, episode length, termination and success check.
 
@@ -106,7 +106,7 @@ class Task(BaseModel):
             seed=seed,
             backend=backend,
             **kwargs,
-        )  # type: ignore[arg-type]
+        )
 
 
 def _compile_success(code: str) -> CheckFn:
@@ -121,7 +121,7 @@ def _compile_success(code: str) -> CheckFn:
     fn = namespace.get("success")
     if not callable(fn):
         raise UsageError("success_code must define a function success(state) -> bool tensor (N,)")
-    return fn  # type: ignore[return-value]
+    return fn
 
 
 class Suite(BaseModel):

@@ -9,6 +9,7 @@ one paragraph the designer's next prompt can quote.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from synth_reward.envs.morphology import get_morphology
 from synth_reward.sandbox.extract import extract
@@ -32,7 +33,7 @@ def vet_code(
     """Vet one candidate. Raises UsageError for an unknown morphology; never raises for bad code."""
     start = time.perf_counter()
     morph = get_morphology(morphology).name
-    fields = {"kind": kind, "morphology": morph, "num_envs": num_envs}
+    fields: dict[str, Any] = {"kind": kind, "morphology": morph, "num_envs": num_envs}
     got = extract(code_or_reply, kind)
     if isinstance(got, Finding):
         return Verdict.rejected(got, **fields, seconds=time.perf_counter() - start)

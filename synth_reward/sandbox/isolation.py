@@ -143,8 +143,8 @@ def isolated_command(
         shown = [p for p in (*_PYTHON_ROOTS, package_root) if _inside(p, "/tmp")] + [str(p) for p in readable]
         for path in dict.fromkeys(shown):
             cmd += ["--ro-bind", path, path]
-        for path in writable:
-            cmd += ["--bind", str(path), str(path)]
+        for folder in writable:
+            cmd += ["--bind", str(folder), str(folder)]
         report.used.append(_BWRAP_LAYER)
         return [*cmd, "--", *argv], report
     report.missing.append(problem)

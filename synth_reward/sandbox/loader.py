@@ -22,7 +22,7 @@ import importlib
 import sys
 from collections.abc import Callable
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 from synth_reward.sandbox.allowlist import (
     ALLOWED_BUILTINS,
@@ -95,7 +95,7 @@ def _resolve(dotted: str) -> Any:
 class _Rewrite(ast.NodeTransformer):
     """Drop imports (aliases are bound to module views instead); make `name op= value` out of place."""
 
-    def visit_Import(self, node: ast.Import) -> ast.AST:
+    def visit_Import(self, node: ast.Import | ast.ImportFrom) -> ast.AST:
         return ast.copy_location(ast.Pass(), node)
 
     visit_ImportFrom = visit_Import  # noqa: N815 (ast visitor naming)
@@ -143,9 +143,9 @@ def load_reward(code: str) -> RewardFn:
     Call `synth_reward.sandbox.vet_reward` first: this re-applies the static policy (cheap)
     but does not run the probe.
     """
-    return load_namespace(code, "reward")[FUNCTION_NAMES["reward"]]
+    return cast(RewardFn, load_namespace(code, "reward")[FUNCTION_NAMES["reward"]])
 
 
 def load_success(code: str) -> SuccessFn:
     """`success(state)` from vetted code; see `load_reward`."""
-    return load_namespace(code, "success")[FUNCTION_NAMES["success"]]
+    return cast(SuccessFn, load_namespace(code, "success")[FUNCTION_NAMES["success"]])

@@ -13,6 +13,7 @@ import ast
 import copy
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import cast
 
 from synth_reward.sandbox.allowlist import (
     ALLOWED_ATTRIBUTES,
@@ -114,7 +115,9 @@ class _StripUnexecuted(ast.NodeTransformer):
 
 def strip_unexecuted(tree: ast.Module) -> ast.Module:
     """A copy of `tree` without annotations and decorators (what the loader compiles)."""
-    return ast.fix_missing_locations(_StripUnexecuted().visit(copy.deepcopy(tree)))
+    return cast(
+        ast.Module, ast.fix_missing_locations(_StripUnexecuted().visit(copy.deepcopy(tree)))
+    )  # visit() returns Any
 
 
 def first_problem(tree: ast.Module, kind: Kind) -> Finding | None:
@@ -244,8 +247,9 @@ def check_top_level(ctx: _Context) -> list[Finding]:
             if isinstance(node, ast.Assign) and len(node.targets) == 1
             else (node.target if isinstance(node, ast.AnnAssign) else None)
         )
-        if isinstance(target, ast.Name) and node.value is not None:
-            bad = _non_constant(node.value, ctx, constants)
+        # target is a Name only when node is an Assign or an AnnAssign: both have a `value`
+        if isinstance(target, ast.Name) and node.value is not None:  # type: ignore[attr-defined]
+            bad = _non_constant(node.value, ctx, constants)  # type: ignore[attr-defined]
             if bad is None:
                 constants.add(target.id)
                 continue
@@ -386,7 +390,8 @@ def check_statements(ctx: _Context) -> list[Finding]:
     for node in ast.walk(ctx.tree):
         hint = _STATEMENT_HINTS.get(type(node))
         if hint is not None:
-            findings.append(_policy(node, hint[0], f"Line {node.lineno}: {hint[0]} is not allowed: {hint[1]}."))
+            # every type in _STATEMENT_HINTS is an ast.stmt or ast.expr, which have a lineno
+            findings.append(_policy(node, hint[0], f"Line {node.lineno}: {hint[0]} is not allowed: {hint[1]}."))  # type: ignore[attr-defined]
         elif isinstance(node, ast.Delete) and not all(isinstance(t, ast.Name) for t in node.targets):
             findings.append(
                 _policy(
@@ -440,7 +445,7 @@ def check_names(ctx: _Context) -> list[Finding]:
     """Every name read is bound in the code, an import alias, or an allowed builtin; no dunders."""
     findings = []
     for node in ast.walk(ctx.tree):
-        names: list[tuple[str, ast.AST]] = []
+        names: list[tuple[str, ast.Name | ast.FunctionDef | ast.Lambda]] = []
         if isinstance(node, ast.Name):
             names.append((node.id, node))
         elif isinstance(node, (ast.FunctionDef, ast.Lambda)):
@@ -481,7 +486,7 @@ def check_names(ctx: _Context) -> list[Finding]:
     return findings
 
 
-def _unknown_name(node: ast.AST, name: str) -> Finding:
+def _unknown_name(node: ast.expr, name: str) -> Finding:
     if name in FORBIDDEN_HINTS:
         return _policy(node, f"{name}(...)", f"Line {node.lineno}: `{name}` is not allowed: {FORBIDDEN_HINTS[name]}.")
     if name in FORBIDDEN_MODULE_HINTS:
@@ -545,7 +550,7 @@ def _check_attribute_chain(ctx: _Context, node: ast.Attribute) -> list[Finding]:
     return []
 
 
-def _module_attribute(node: ast.AST, dotted: str) -> Finding:
+def _module_attribute(node: ast.expr, dotted: str) -> Finding:
     name = dotted.rsplit(".", 1)[1]
     if name.endswith("_"):
         why = "it changes a tensor in place; use the out-of-place form"

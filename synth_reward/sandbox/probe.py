@@ -135,7 +135,7 @@ def run_probe(
 
 def time_per_call(fn: Callable[..., Any], args: tuple[Any, ...], limits: ProbeLimits) -> float:
     """Median wall time of one call in ms, over repeated calls for about `timing_seconds`."""
-    samples = []
+    samples: list[float] = []
     end = time.perf_counter() + limits.timing_seconds
     while len(samples) < 3 or (time.perf_counter() < end and len(samples) < 200):
         start = time.perf_counter()

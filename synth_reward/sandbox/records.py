@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -87,7 +87,7 @@ class Verdict(BaseModel):
         return f"The {self.kind} code was rejected at the {self.stage} stage{where}: {self.reason}"
 
     @classmethod
-    def rejected(cls, finding: Finding, **fields: object) -> Verdict:
+    def rejected(cls, finding: Finding, **fields: Any) -> Verdict:
         return cls(
             accepted=False,
             stage=finding.stage,

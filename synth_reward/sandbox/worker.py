@@ -143,7 +143,7 @@ def _no_result(status: int | None, timeout: float) -> dict[str, Any]:
         culprit = "wall-clock limit"
     else:
         sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
-        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)  # type: ignore[arg-type]  # a member is not None
         why = {
             "SIGXCPU": "it used up its CPU-time limit",
             "SIGKILL": "it was killed (memory or time limit)",

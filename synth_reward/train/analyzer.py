@@ -23,6 +23,7 @@ import textwrap
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import mujoco
 import numpy as np
@@ -186,13 +187,17 @@ def reflect(records: list[TrainRecord]) -> Reflection:
 
 
 # ---- sub-conditions of the success check -----------------------------------------------------
-def split_conditions(check: Callable[[State], torch.Tensor]) -> list[tuple[str, Callable[[State], tuple]]]:
+def split_conditions(
+    check: Callable[[State], torch.Tensor],
+) -> list[tuple[str, Callable[[State], tuple[torch.Tensor, ...]]]]:
     """The top-level `&` conjuncts of a check's return expression (following local names), each with a label.
 
     Returns [(label, fn)] where fn(state) gives a tuple of all conjuncts' bool tensors (N,); a check
     whose source is not available, or that is not a conjunction, is one condition: itself.
     """
-    whole = [("success check", lambda state: (check(state),))]
+    whole: list[tuple[str, Callable[[State], tuple[torch.Tensor, ...]]]] = [
+        ("success check", lambda state: (check(state),))
+    ]
     try:
         source = textwrap.dedent(inspect.getsource(check))
         fdef = ast.parse(source).body[0]
@@ -212,7 +217,7 @@ def split_conditions(check: Callable[[State], torch.Tensor]) -> list[tuple[str, 
             same = (
                 isinstance(target, ast.Tuple) and isinstance(value, ast.Tuple) and len(target.elts) == len(value.elts)
             )
-            pairs = zip(target.elts, value.elts, strict=True) if same else [(target, value)]  # type: ignore[union-attr]
+            pairs = zip(target.elts, value.elts, strict=True) if same else [(target, value)]  # type: ignore[attr-defined]  # same: both are Tuples
             assigned |= {t.id: v for t, v in pairs if isinstance(t, ast.Name) and stores[t.id] == 1}
 
     def flatten(expr: ast.expr) -> list[ast.expr]:
@@ -225,16 +230,16 @@ def split_conditions(check: Callable[[State], torch.Tensor]) -> list[tuple[str, 
     conjuncts = flatten(returns[0].value)
     handles = {k: v for k, v in assigned.items() if _is_accessor(v)}
     if len(conjuncts) < 2:
-        return [(_label(conjuncts[0], check.__globals__, handles), whole[0][1])]  # type: ignore[attr-defined]
+        return [(_label(conjuncts[0], check.__globals__, handles), whole[0][1])]
     fdef.body = [n for n in fdef.body if n is not returns[0]]
     fdef.body.append(ast.Return(value=ast.Tuple(elts=conjuncts, ctx=ast.Load())))
     fdef.decorator_list, fdef.name = [], "_conditions"
-    namespace = dict(check.__globals__)  # type: ignore[attr-defined]
+    namespace = dict(check.__globals__)
     exec(
         compile(ast.fix_missing_locations(ast.Module(body=[fdef], type_ignores=[])), "<conditions>", "exec"), namespace
     )  # noqa: S102 - the task's own check, re-assembled from its source
     fn = namespace["_conditions"]
-    return [(_label(c, check.__globals__, handles), fn) for c in conjuncts]  # type: ignore[attr-defined]
+    return [(_label(c, check.__globals__, handles), fn) for c in conjuncts]
 
 
 def _label(expr: ast.expr, namespace: dict[str, object], handles: dict[str, ast.expr]) -> str:
@@ -264,7 +269,7 @@ class _Substitute(ast.NodeTransformer):
     def visit_Name(self, node: ast.Name) -> ast.expr:
         if node.id not in self.values or self.depth == 0:
             return node
-        return _Substitute(self.values, self.depth - 1).visit(copy.deepcopy(self.values[node.id]))
+        return cast(ast.expr, _Substitute(self.values, self.depth - 1).visit(copy.deepcopy(self.values[node.id])))
 
 
 class _SpellOut(ast.NodeTransformer):
@@ -289,7 +294,9 @@ class _SpellOut(ast.NodeTransformer):
         helper = self.namespace.get(node.func.id)
         inlined = _inline(helper, node) if self.depth > 0 and callable(helper) else None
         if inlined is not None:
-            return _SpellOut(getattr(helper, "__globals__", self.namespace), self.depth - 1).visit(inlined)
+            return cast(
+                ast.expr, _SpellOut(getattr(helper, "__globals__", self.namespace), self.depth - 1).visit(inlined)
+            )
         doc = (inspect.getdoc(helper) or "") if callable(helper) else ""
         phrase = doc.split("\n")[0].split(" (")[0].split(":")[0].rstrip(" .") or node.func.id.lstrip("_")
         args = [ast.unparse(a) for a in node.args if not isinstance(a, ast.Name)]  # `state` is implied
@@ -319,7 +326,7 @@ def _inline(helper: Callable[..., object], call: ast.Call) -> ast.expr | None:
         else:
             return None  # *args, **kwargs or a default that is not a plain constant
 
-    return _Substitute(values, depth=1).visit(body[0].value)
+    return cast(ast.expr, _Substitute(values, depth=1).visit(body[0].value))
 
 
 def _condition_matrix(check: Callable[[State], torch.Tensor], state: State) -> tuple[list[str], np.ndarray]:
@@ -446,7 +453,7 @@ def analyze_rollouts(task: Task, data: dict[str, np.ndarray]) -> FailureAnalysis
         conditions=[
             ConditionStat(
                 condition=cond_names[i],
-                fail_fraction=float(cond_fail[i] / total_steps),
+                fail_fraction=float(cond_fail[i] / total_steps),  # type: ignore[index]  # order is empty while None
                 best_episode_hold=float(cond_holds[best][i]),
             )
             for i in order

@@ -95,6 +95,7 @@ def train_command(
     from synth_reward.train.config import default_config
     from synth_reward.train.evaluate import read_manifest
     from synth_reward.train.reward import load_reward_code, read_reward_file, vet_and_load_reward
+    from synth_reward.train.trainer import Progress as TrainProgress
     from synth_reward.train.trainer import Trainer
 
     manifest = None
@@ -150,7 +151,7 @@ def train_command(
         with Progress(*columns, console=console, transient=False) as bar:
             job = bar.add_task("train", total=config.iterations * config.steps_per_iteration, rate="", success="-")
 
-            def update(p) -> None:  # noqa: ANN001
+            def update(p: TrainProgress) -> None:
                 success = "-" if p.success_rate is None else f"{p.success_rate:.2f}"
                 bar.update(
                     job,

@@ -147,7 +147,7 @@ def rollout(
                             EpisodeSummary(
                                 index=first + i,
                                 length=log.lengths[k],
-                                return_=log.returns[k],
+                                return_=log.returns[k],  # type: ignore[call-arg]  # populate_by_name: mypy sees only the alias
                                 success_fraction=log.success_fraction[k],
                                 success=log.success[k],
                                 end_reason=log.end_reason[k],
@@ -302,7 +302,7 @@ def render_video(
             renderer.update_scene(data, camera)
             for flag in FAST_RENDER_OFF:
                 renderer.scene.flags[getattr(mujoco.mjtRndFlag, flag)] = False
-            writer.append_data(renderer.render())
+            writer.append_data(renderer.render())  # type: ignore[attr-defined]  # imageio types __enter__ as its base class
     renderer.close()
     os.replace(tmp, path)
     return path

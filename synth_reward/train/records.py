@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -116,7 +117,7 @@ def write_model(path: Path, model: BaseModel) -> None:
     write_text_atomic(path, model.model_dump_json(indent=2) + "\n")
 
 
-def write_jsonl(path: Path, models: list[BaseModel]) -> None:
+def write_jsonl(path: Path, models: Sequence[BaseModel]) -> None:
     """Rewrite the whole JSONL file atomically (records are few: about 20 lines per run)."""
     write_text_atomic(path, "".join(m.model_dump_json() + "\n" for m in models))
 

@@ -35,7 +35,7 @@ def load_reward_code(code: str) -> RewardFn:
     from synth_reward.sandbox import Rejected, load_reward
 
     try:
-        return load_reward(code)  # type: ignore[return-value]
+        return load_reward(code)
     except Rejected as exc:
         raise RewardRejected(f"reward rejected: {exc}") from None
 

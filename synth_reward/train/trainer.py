@@ -23,7 +23,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -194,7 +194,7 @@ class Trainer:
             group["lr"] = self.alg.learning_rate
         self.iteration, self.env_steps = int(ckpt["iteration"]), int(ckpt["env_steps"])
         self.wall_seconds = float(ckpt["wall_seconds"])
-        self.best = tuple(ckpt["best"]) if ckpt["best"] is not None else None  # type: ignore[assignment]
+        self.best = tuple(ckpt["best"]) if ckpt["best"] is not None else None
         self.best_iteration = ckpt["best_iteration"]
         if self.env.reward_normalizer is not None and ckpt.get("reward_norm"):
             self.env.reward_normalizer.load_state_dict(ckpt["reward_norm"])
@@ -299,6 +299,7 @@ class Trainer:
             from torch.utils.tensorboard import SummaryWriter
 
             writer = SummaryWriter(log_dir=str(self.out_dir / "tb"), purge_step=self.env_steps or None)
+        status: Literal["completed", "failed", "interrupted"]
         status, reason = "completed", ""
         obs = self.env.get_observations()
         self.alg.train_mode()

@@ -178,7 +178,7 @@ class RewardNormalizer:
         self.mean, self.var, self.count = float(state["mean"]), float(state["var"]), float(state["count"])
 
 
-class TrainEnv(VecEnv):
+class TrainEnv(VecEnv):  # type: ignore[misc]  # rsl_rl has no type information
     """rsl_rl 5.5's VecEnv over a task's BatchedEnv with an injected, guarded reward.
 
     Policy actions are mapped to the actuators' ctrl range (when `action_scaling`) and
@@ -223,7 +223,7 @@ class TrainEnv(VecEnv):
         self.num_actions = self.env.num_actions
         self.max_episode_length = task.episode_length
         self.device = torch.device(device)
-        self.cfg: dict = {"task": task.id}
+        self.cfg: dict[str, object] = {"task": task.id}
         low, high = self.env.action_low, self.env.action_high
         self._mid = ((high + low) / 2).to(self.env.device)
         self._half = ((high - low) / 2).to(self.env.device)
@@ -253,7 +253,7 @@ class TrainEnv(VecEnv):
     def get_observations(self) -> TensorDict:
         return TensorDict({"policy": self._obs.to(self.device)}, batch_size=[self.num_envs], device=self.device)
 
-    def step(self, actions: torch.Tensor) -> tuple[TensorDict, torch.Tensor, torch.Tensor, dict]:
+    def step(self, actions: torch.Tensor) -> tuple[TensorDict, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         out = self.env.step(self.to_ctrl(actions))
         self.last = out
         self._obs = out.obs
