@@ -65,7 +65,7 @@ class RunSettings(BaseModel):
     """I: design-train-analyze rounds (Eureka used 5)."""
     steps: int | None = Field(150_000, ge=1)
     """Env steps to train each candidate. The default keeps a whole run near half an hour on 2 CPU
-    cores; behaviours like kneeling need millions (see the README's measurements)."""
+    cores; behaviours like kneeling need millions (see docs/benchmarks.md, "The main command")."""
     final_seeds: int = Field(1, ge=0)
     """Seeds the best reward is retrained on at the end (0: skip the final evaluation)."""
     final_steps: int | None = Field(None, ge=1)
