@@ -61,7 +61,7 @@ class PackedFields(Mapping[str, torch.Tensor]):
     `host` is the numpy array that `packed` is a view of (the same memory, so a pending
     field filled through `packed` shows in it), when the fields are on the host; None for
     a device. BatchedEnv gathers the observation from it in numpy, because right after the
-    physics a torch op costs several times a numpy op (README, "Session 13").
+    physics a torch op costs several times a numpy op (docs/benchmarks.md, "The observation in numpy").
     """
 
     def __init__(

@@ -13,7 +13,7 @@ episode's first obs, and `final_obs` holds the last obs of the finished episode)
 Episode bookkeeping (step counters, returns, done masks) runs in numpy on the host, and
 so do the observation's gather, clip and finiteness check when the snapshot is on the host:
 right after the physics, each of those ops costs 20-45 µs in torch and 4-18 µs in numpy
-(README, "Session 13"), against about 1.2 ms of physics for a small robot. The counters,
+(docs/benchmarks.md, "The observation in numpy"), against about 1.2 ms of physics for a small robot. The counters,
 masks and episode statistics that `step` returns are torch on the env's device, made from
 fresh arrays that the env never changes afterwards (on the host with `torch.from_numpy`, as
 is the observation); the reward, terms and success are the user functions' own tensors. (A

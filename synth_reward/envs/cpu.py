@@ -24,7 +24,7 @@ be used in a child forked after it was made (the sandbox's probe envs use one th
 
 This replaced a backend of forked worker processes with one scratch MjData each, which
 spent about 14 µs of Python per env step (state load and save, the control, gathering
-the fields) on top of 70 µs of half-cheetah physics (README, Measured: the A/B of both).
+the fields) on top of 70 µs of half-cheetah physics (docs/benchmarks.md, "The backend": the A/B of both).
 """
 
 from __future__ import annotations

@@ -64,7 +64,7 @@ class TrainConfig(BaseModel):
     """scale PPO's rewards by the running std of the discounted return (SB3 VecNormalize, rl-zoo's `normalize`,
     CleanRL's NormalizeReward); records stay unscaled. rsl_rl/mjlab: off, with rewards scaled by hand. Measured:
     humanoid kneel with examples/rewards/humanoid_kneel.py, seed 0: 21.9% success after 2.9M steps without,
-    100% after 4.0M steps with (README, Measured); half_cheetah at 100k steps: 2,160 without, 2,811 with."""
+    100% after 4.0M steps with (docs/benchmarks.md, "Humanoid kneel"); half_cheetah at 100k steps: 2,160 without, 2,811 with."""
     action_scaling: bool = True
     """policy action a in [-1, 1] maps to the actuator ctrl range (mid + a * half_range), then is clipped."""
 

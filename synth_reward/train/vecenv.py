@@ -151,7 +151,7 @@ class RewardNormalizer:
 
     rsl_rl has none; with returns in the hundreds (half cheetah's) its critic, moving by
     gradient-norm-clipped steps, lags the returns. On half_cheetah at 100k steps it raised
-    the return from 2,160 to 2,811 (README, Measured). Only what PPO sees is scaled:
+    the return from 2,160 to 2,811 (docs/benchmarks.md, "Learning quality"). Only what PPO sees is scaled:
     episode returns and components are recorded unscaled.
     """
 
