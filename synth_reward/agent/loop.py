@@ -368,10 +368,9 @@ class Loop:
                     self.store.write_json(path, bracket)
             close_rung(bracket, r)
             self.store.write_json(path, bracket)
-        base = {"components": []}
         for cid, (r, score) in bracket.eliminated().items():
             cand = by_id[cid]
-            common = {"id": cid, "iteration": iteration, "index": cand.index, **base}
+            common: dict[str, Any] = {"id": cid, "iteration": iteration, "index": cand.index}
             common["components"] = list((cand.read("verdict") or {}).get("components") or [])
             if score.failed:
                 self._record(cand, CandidateResult(**common, stage="train_failed", reason=score.failed))

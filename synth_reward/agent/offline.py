@@ -881,7 +881,7 @@ def composition(template: Template, task_id: str) -> Composition:
         labels = [label for label, _ in split_conditions(task.success_fn())]
         bonus: str | None = " & ".join(f"({label})" for label in labels)
         try:
-            value = eval(bonus, {"torch": torch, "math": math, **namespace}, {"state": state})  # noqa: S307
+            value = eval(str(bonus), {"torch": torch, "math": math, **namespace}, {"state": state})  # noqa: S307
             if not (isinstance(value, torch.Tensor) and value.shape == (env.num_envs,)):
                 bonus = None
         except Exception:  # a label that needs a name the template does not have: no bonus
