@@ -208,7 +208,9 @@ class TrainEnv(VecEnv):  # type: ignore[misc]  # rsl_rl has no type information
             self.guard = RewardGuard(reward_fn, human, num_envs)
         self.has_human = human is not None
         self.early_end: EarlyEnd | None = None
-        if early_end_s is not None:  # training only: see train/early_end.py
+        if early_end_s is not None and reward_fn is not None:
+            # training on a designed reward only (train/early_end.py); the task's own human reward keeps its
+            # Gymnasium MDP unchanged, so the learning-quality comparison with SB3 is the one it always was
             dt = get_morphology(task.morphology).dt
             self.early_end = EarlyEnd(task, num_envs, early_end_s, dt, base=task.termination_fn())
         self.env: BatchedEnv = task.make_env(
