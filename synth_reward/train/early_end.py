@@ -54,7 +54,7 @@ class EarlyEnd:
         self.labels = [label for label, _ in parts]
         self._conditions = parts[0][1]
         self.base = base
-        self.patience = max(1, math.ceil(patience_s / dt))
+        self.patience = max(1, math.ceil(patience_s / dt - 1e-9))  # (0.3 / 0.1 is 2.9999999999999996)
         """consecutive failing steps of a condition held at the start that end the episode."""
         self.max_failed = task.episode_length // 2 if task.success_rule != "any_step" else None
         """failed steps after which the half-of-the-steps rule cannot be met (None: any_step rule)."""
