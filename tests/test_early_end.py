@@ -95,7 +95,9 @@ def test_train_env_ends_falls_early_and_judges_them_over_the_full_length() -> No
         assert log.lengths and max(log.lengths) < 150 and set(log.end_reason) == {"terminated"}
         assert env.early_end is not None and env.early_end.ended["lost"] == len(log.lengths)
         assert full.drain().lengths == []  # without the rule nothing ends before the 400-step limit
-        assert all(f <= length / task.episode_length for f, length in zip(log.success_fraction, log.lengths))
+        assert all(
+            f <= length / task.episode_length for f, length in zip(log.success_fraction, log.lengths, strict=True)
+        )
     finally:
         env.close()
         full.close()

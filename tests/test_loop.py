@@ -66,7 +66,6 @@ def only_run(root: Path) -> Path:
     return runs[0]
 
 
-@pytest.mark.slow
 def test_offline_designer_end_to_end_with_video(tmp_path) -> None:
     out = cli(
         "make the ant lie down",
@@ -167,7 +166,6 @@ def test_spend_cap_stops_the_run_cleanly(tmp_path) -> None:
     assert (store.path / "summary.json").exists() and (store.path / "report.md").exists()
 
 
-@pytest.mark.slow
 def test_kill_and_resume_trains_nothing_twice(tmp_path) -> None:
     root = tmp_path / "runs"
     args = [

@@ -156,7 +156,6 @@ def test_params_from_foreign_code():
     assert isinstance(params_from_code("WEIGHTS = {'a': 1}\nTEMPERATURES = {'a': 2}"), Params)
 
 
-@pytest.mark.slow
 def test_every_template_passes_the_sandbox_critic():
     """The loop vets offline candidates like any other; none may be rejected (about 10 s: one probe per check)."""
     from synth_reward.sandbox import vet_reward

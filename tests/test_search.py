@@ -102,7 +102,6 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.slow
 def test_killed_halving_search_resumes_without_training_a_budget_twice(tmp_path: Path) -> None:
     root = tmp_path / "runs"
     args = [
