@@ -48,6 +48,8 @@ BAD = [
     [KNEEL, "--spend-cap", "-1"],
     [KNEEL, "--seed", "-1"],
     [KNEEL, "--steps", "many"],
+    [KNEEL, "--search", "bogus"], [KNEEL, "--search", ""],
+    [KNEEL, "--final-episodes", "0"], [KNEEL, "--final-episodes", "-1"],
     ["train", "--task", "humanoid/kneel", "--steps", "0"],
     ["train", "--task", "humanoid/kneel", "--steps", "-1"],
     ["train", "--task", "humanoid/kneel", "--num-envs", "0"],
