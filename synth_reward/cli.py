@@ -14,10 +14,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from synth_reward import __version__
 from synth_reward.errors import SynthRewardError
+from synth_reward.output import Column, make_console, print_records
 
 app = typer.Typer(
     add_completion=False,
@@ -25,8 +25,9 @@ app = typer.Typer(
     help="Turn a sentence into reward code, vet it, and prove it by training MuJoCo robots.",
     pretty_exceptions_enable=False,
 )
-console = Console()
-err_console = Console(stderr=True)
+# not wrapped at 80 columns when piped (see synth_reward/output.py)
+console = make_console()
+err_console = make_console(stderr=True)
 
 
 @app.command("envs")
@@ -42,8 +43,14 @@ def envs_command(
             "SYNTH_REWARD_MORPHOLOGIES (os.pathsep-separated files) adds them to every command.",
         ),
     ] = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the list as a JSON array (for scripts; with no NAME).")
+    ] = False,
 ) -> None:
-    """List the morphologies, or print one morphology's State description (what reward code can read)."""
+    """List the morphologies, or print one morphology's State description (what reward code can read).
+
+    The list is a table on a terminal, tab-separated lines with a header when piped (so `grep` sees whole
+    rows), or JSON with --json."""
     from synth_reward.envs import (
         describe_state,
         get_morphology,
@@ -58,24 +65,35 @@ def envs_command(
     if name is not None:
         console.print(describe_state(get_morphology(name)), markup=False, highlight=False, soft_wrap=True)
         return
-    table = Table("morphology", "bodies", "joints", "actuators", "obs", "dt (s)", "source")
+    records = []
     for morph in list_morphologies():
         layout = morph.layout()
-        table.add_row(
-            morph.name,
-            str(len(layout.body_names)),
-            str(len(layout.joint_names)),
-            str(layout.num_actions),
-            str(morph.obs_size()),
-            f"{morph.dt:.3f}",
-            morph.source,
+        records.append(
+            {
+                "morphology": morph.name,
+                "bodies": len(layout.body_names),
+                "joints": len(layout.joint_names),
+                "actuators": layout.num_actions,
+                "obs": morph.obs_size(),
+                "dt_s": morph.dt,
+                "source": morph.source,
+            }
         )
-    console.print(table)
+    columns: list[Column | str] = [
+        "morphology",
+        "bodies",
+        "joints",
+        "actuators",
+        "obs",
+        Column("dt_s", "dt (s)"),
+        "source",
+    ]
+    print_records(console, records, columns, json_output=json_output, cells={"dt_s": lambda dt: f"{dt:.3f}"})
     if steps > 0:
-        _demo_steps(steps)
+        _demo_steps(steps, err_console if json_output else console)  # stdout stays pure JSON
 
 
-def _demo_steps(steps: int) -> None:
+def _demo_steps(steps: int, out: Console) -> None:
     """Step every morphology with random actions and print the measured rate."""
     import time
 
@@ -90,34 +108,51 @@ def _demo_steps(steps: int) -> None:
         for _ in range(steps):
             env.step(torch.rand(env.num_envs, env.num_actions) * 2 - 1)
         rate = steps * env.num_envs / (time.perf_counter() - start)
-        console.print(f"{morph.name:>13}: stepped 8 envs x {steps} steps, {rate:,.0f} env-steps/s")
+        out.print(f"{morph.name:>13}: stepped 8 envs x {steps} steps, {rate:,.0f} env-steps/s")
         env.close()
 
 
 @app.command("tasks")
 def tasks_command(
     suite: Annotated[str | None, typer.Option(help="Only this suite (name or path to a suite file).")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the tasks as a JSON array (for scripts).")] = False,
 ) -> None:
-    """List the built-in task suites and their tasks."""
+    """List the built-in task suites and their tasks.
+
+    One table per suite on a terminal; piped, one tab-separated line per task (suite first) under a single
+    header, so `synth-reward tasks | grep kneel` gives whole rows; --json for scripts."""
     from synth_reward.envs import list_suites, load_suite
 
     suites = [load_suite(suite)] if suite else [load_suite(name) for name in list_suites()]
-    for s in suites:
-        table = Table(title=f"suite {s.name}: {s.description}", title_justify="left")
-        table.add_column("task", no_wrap=True)
-        for column in ("morphology", "steps", "termination", "human reward"):
-            table.add_column(column)
-        table.add_column("instruction", ratio=1)
-        for task in s.tasks:
-            table.add_row(
-                task.id,
-                task.morphology,
-                str(task.episode_length),
-                task.termination,
-                task.human_reward or "-",
-                task.instruction,
-            )
-        console.print(table)
+    records = [
+        {
+            "suite": s.name,
+            "task": task.id,
+            "morphology": task.morphology,
+            "steps": task.episode_length,
+            "termination": task.termination,
+            "human_reward": task.human_reward,
+            "instruction": task.instruction,
+        }
+        for s in suites
+        for task in s.tasks
+    ]
+    columns: list[Column | str] = [
+        Column("task", no_wrap=True),
+        "morphology",
+        "steps",
+        "termination",
+        Column("human_reward", "human reward"),
+        Column("instruction", ratio=1),
+    ]
+    print_records(
+        console,
+        records,
+        columns,
+        json_output=json_output,
+        group_by="suite",
+        group_titles={s.name: f"suite {s.name}: {s.description}" for s in suites},
+    )
 
 
 from synth_reward.agent.cli import resume_command, run_command, show_command  # noqa: E402

@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from synth_reward.errors import UsageError
+from synth_reward.output import print_json
 
 console = Console(soft_wrap=True)
 
@@ -223,11 +224,24 @@ def resume_command(
 def show_command(
     run: Annotated[str, typer.Argument(help="Run id or run folder.")],
     out: Annotated[Path, typer.Option("--out", help="Folder that holds run folders.")] = Path("runs"),
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the run's info and its candidates' results as a JSON object.")
+    ] = False,
 ) -> None:
-    """Print a run's report (or its progress so far)."""
+    """Print a run's report (or its progress so far); --json gives scripts the same facts without parsing text."""
     from synth_reward.agent.store import RunStore
 
     store = RunStore.open(run, out)
+    if json_output:
+        value = {
+            "run_id": store.run_id,
+            "path": str(store.path),
+            **store.info().model_dump(mode="json"),
+            "candidates": [r for r in (c.read("result") for c in store.candidates()) if r],
+            "report": store.read_text("report.md"),
+        }
+        print_json(console, value)
+        return
     report = store.read_text("report.md")
     if report is None:
         info = store.info()

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from synth_reward.errors import UsageError
+from synth_reward.output import make_console
 from synth_reward.sandbox.runner import ProbeRunner
 
-console = Console()
+console = make_console()  # not wrapped at 80 columns when piped (synth_reward/output.py)
 
 
 def check_command(

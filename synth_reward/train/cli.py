@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from synth_reward.errors import SynthRewardError, UsageError
+from synth_reward.output import make_console
 
-console = Console()
-err_console = Console(stderr=True)
+console = make_console()  # not wrapped at 80 columns when piped (synth_reward/output.py)
+err_console = make_console(stderr=True)
 
 
 def _resolve_task(env: str | None, task: str | None) -> str:
