@@ -163,3 +163,51 @@ def test_killed_halving_search_resumes_without_training_a_budget_twice(tmp_path:
     evaluated = json.loads((run / f"iter_01/cand_{winner['index']:02d}/final_eval/eval.json").read_text())
     assert evaluated["episodes"] == 4 and evaluated["success_rate"] == final["success_mean"]
     assert "own policy on fresh episodes" in (run / "report.md").read_text()
+
+
+NAN_REPLY = '''```python
+import torch
+
+def compute_reward(state, action):
+    """Finite on the probe's states (episode step 30 at most), NaN once an episode passes step 40."""
+    height = state.body("torso").height
+    bad = torch.where(state.step > 40, torch.full_like(height, float("nan")), torch.zeros_like(height))
+    return height + bad, {"height": height}
+```'''
+
+
+def test_a_candidate_that_goes_non_finite_leaves_the_bracket_and_the_search_goes_on(tmp_path: Path) -> None:
+    from fake_llm import FakeLLM, Reply
+    from test_loop import REWARD_REPLY, SUCCESS_REPLY
+
+    from synth_reward.agent.llm import LLMSettings
+    from synth_reward.agent.loop import Loop, RunSettings
+    from synth_reward.agent.store import RunStore
+
+    script = [Reply(SUCCESS_REPLY), Reply(REWARD_REPLY), Reply(NAN_REPLY), Reply(REWARD_REPLY)]
+    with FakeLLM(script) as server:
+        llm = LLMSettings(
+            model="openai/fake", api_base=server.base_url, api_key="test", timeout_s=10, max_retries=1, backoff_s=0.01
+        )
+        settings = RunSettings(
+            instruction="make the hopper stand tall and still",
+            samples=3,
+            iterations=1,
+            steps=2048,
+            eval_episodes=2,
+            final_episodes=2,
+            video=False,
+            designer="llm",
+            llm=llm.public(),
+        )
+        resolved = Loop.prepare(settings)
+        store = RunStore.create(tmp_path / "runs", settings.instruction, settings=settings.model_dump(mode="json"))
+        summary = Loop(store, settings, llm, resolved=resolved).run()
+    assert summary.status == "finished"
+    stages = {c.id: c.stage for c in summary.candidates}
+    assert stages["i1c1"] == "train_failed" and sorted(stages.values()) == ["analyzed", "eliminated", "train_failed"]
+    failed = next(c for c in summary.candidates if c.id == "i1c1")
+    assert "finite" in failed.reason.lower() or "nan" in failed.reason.lower(), failed.reason
+    bracket = json.loads(store.read_text("iter_01/bracket.json") or "{}")
+    assert bracket["rungs"][0]["scores"]["i1c1"]["failed"] and "i1c1" not in bracket["rungs"][1]["candidates"]
+    assert summary.final is not None and summary.final.mode == "own_policy" and summary.final.episodes == 2
