@@ -7,6 +7,7 @@ Every `SynthRewardError` is caught here and printed as one line; usage errors ex
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -117,13 +118,15 @@ def tasks_command(
     suite: Annotated[str | None, typer.Option(help="Only this suite (name or path to a suite file).")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the tasks as a JSON array (for scripts).")] = False,
 ) -> None:
-    """List the built-in task suites and their tasks.
+    """List the task suites and their tasks: the built-in ones, then the files in SYNTH_REWARD_SUITES.
 
     One table per suite on a terminal; piped, one tab-separated line per task (suite first) under a single
     header, so `synth-reward tasks | grep kneel` gives whole rows; --json for scripts."""
     from synth_reward.envs import list_suites, load_suite
+    from synth_reward.envs.tasks import user_suite_files
 
-    suites = [load_suite(suite)] if suite else [load_suite(name) for name in list_suites()]
+    names = [*list_suites(), *map(str, user_suite_files())]
+    suites = [load_suite(suite)] if suite else [load_suite(name) for name in names]
     records = [
         {
             "suite": s.name,
@@ -211,8 +214,32 @@ def _root(
     """Turn a sentence into reward code, vet it, and prove it by training MuJoCo robots."""
 
 
+_KEY_SUFFIXES = ("_API_KEY", "_AUTH_TOKEN", "_API_BASE", "_API_VERSION", "_KEY")
+
+
+def _prepare_environment() -> None:
+    """The only place synth-reward changes os.environ, once, before any command runs.
+
+    - LITELLM_LOCAL_MODEL_COST_MAP: litellm reads its bundled price table instead of fetching
+      one over the network at import (seconds, and no network in a sandboxed child).
+    - An API-key variable that is set but empty is no key (litellm would count it as one), so
+      it is dropped: `OPENAI_API_KEY= synth-reward ...` falls back to the offline designer.
+    - SYNTH_REWARD_SUITES: its suite files are registered with the task table (envs/tasks.py),
+      which never reads the environment itself.
+    """
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    for key in [k for k, v in os.environ.items() if k.endswith(_KEY_SUFFIXES) and not v.strip()]:
+        del os.environ[key]
+    suites = [p for p in os.environ.get("SYNTH_REWARD_SUITES", "").split(os.pathsep) if p]
+    if suites:  # (envs/tasks.py imports torch and MuJoCo: only when there is something to register)
+        from synth_reward.envs.tasks import add_suite_files
+
+        add_suite_files(suites)
+
+
 def main() -> None:
     """Entry point: route a bare instruction to `run`, map errors to one line and an exit code."""
+    _prepare_environment()
     argv = sys.argv[1:]
     commands = {c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands}
     if argv and not argv[0].startswith("-") and argv[0] not in commands and "run" in commands:

@@ -110,10 +110,14 @@ def test_video_is_an_mp4_of_the_episode(tmp_path):
 # ---- the eval command --------------------------------------------------------------------------------
 @pytest.fixture
 def short_run(tmp_path, monkeypatch) -> Path:
-    """A run folder of test/cheetah20 (two tiny PPO iterations), already evaluated into RUN/eval."""
+    """A run folder of test/cheetah20 (two tiny PPO iterations), already evaluated into RUN/eval.
+
+    The task is in no registered suite: the run's manifest carries it, so eval and analyze need no lookup."""
+    from synth_reward.envs.tasks import load_suite
+
     suite = tmp_path / "short.yaml"
     suite.write_text(SHORT_SUITE)
-    monkeypatch.setenv("SYNTH_REWARD_SUITES", str(suite))
+    task = next(t for t in load_suite(str(suite)).tasks if t.id == "test/cheetah20")
     config = TrainConfig(
         num_envs=4,
         num_steps_per_env=8,
@@ -125,7 +129,7 @@ def short_run(tmp_path, monkeypatch) -> Path:
         num_threads=1,
     )
     run = tmp_path / "run"
-    assert train("test/cheetah20", zero_reward, config, run).status == "completed"
+    assert train(task, zero_reward, config, run).status == "completed"
     evaluate(run, 2)
     return run
 

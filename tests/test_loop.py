@@ -218,38 +218,41 @@ def test_kill_and_resume_trains_nothing_twice(tmp_path) -> None:
 
 
 def test_a_candidate_killed_mid_training_resumes_from_its_checkpoint(tmp_path) -> None:
-    settings = RunSettings(instruction="make the hopper hop forward", designer="offline", steps=1024)
-    store = RunStore.create(tmp_path / "runs", settings.instruction, settings=settings.model_dump(mode="json"))
-    loop = Loop(store, settings)
-    loop.resolved = loop._resolve()
-    folder = tmp_path / "train"
-    assert "--resume" not in loop._train_argv(folder, None)
-    (folder / "checkpoints").mkdir(parents=True)
-    (folder / "checkpoints" / "last.pt").write_bytes(b"")
-    (folder / "run.json").write_text("{}")
-    argv = loop._train_argv(folder, tmp_path / "reward.py")
-    assert argv[-1] == "--resume" and argv[argv.index("--out") + 1] == str(folder)
+    from synth_reward.agent.runner import Runner
+    from synth_reward.envs.tasks import get_task
+
+    runner = Runner(get_task("hopper/hop_forward"))
+    folder = tmp_path / "cand"
+    argv = runner.train_argv(folder, reward=None)
+    assert "--resume" not in argv
+    assert json.loads((folder / "task.json").read_text())["id"] == "hopper/hop_forward"  # the task, as data
+    assert argv[argv.index("--task-file") + 1] == str(folder / "task.json") and "--task" not in argv
+    (folder / "train" / "checkpoints").mkdir(parents=True)
+    (folder / "train" / "checkpoints" / "last.pt").write_bytes(b"")
+    (folder / "train" / "run.json").write_text("{}")
+    argv = runner.train_argv(folder, reward=tmp_path / "reward.py")
+    assert argv[-1] == "--resume" and argv[argv.index("--out") + 1] == str(folder / "train")
+    assert runner.train_argv(folder, "sparse", sparse=True)[-1] == "--sparse"
 
 
 def test_isolated_processes_get_an_offscreen_mujoco_gl_and_no_keys(tmp_path, monkeypatch) -> None:
     # unset (or glfw, which needs a display the child lacks), the child picks EGL, else OSMesa
-    # (evaluate.py); egl or osmesa, the user's choice reaches it; API keys never do
-    settings = RunSettings(instruction="make the half cheetah run forward", designer="offline")
-    store = RunStore.create(tmp_path / "runs", settings.instruction, settings=settings.model_dump(mode="json"))
-    loop = Loop(store, settings)
+    # (evaluate.py); egl or osmesa, the user's choice reaches it; API keys never do, nor SYNTH_REWARD_SUITES
+    from synth_reward.agent.runner import Runner
+    from synth_reward.envs.tasks import get_task
+
+    runner = Runner(get_task("half_cheetah/run_forward"))
     monkeypatch.setenv("OPENAI_API_KEY", "sk-secret")
-    argv = [
-        sys.executable,
-        "-c",
-        "import os; print('GL=%s KEY=%s' % (os.environ.get('MUJOCO_GL'), os.environ.get('OPENAI_API_KEY')))",
-    ]
+    monkeypatch.setenv("SYNTH_REWARD_SUITES", "/nowhere.yaml")
+    code = "import os; e = os.environ.get; print('GL=%s KEY=%s SUITES=%s' % (e('MUJOCO_GL'), e('OPENAI_API_KEY'), e('SYNTH_REWARD_SUITES')))"
+    argv = [sys.executable, "-c", code]
     for gl, seen in ((None, "None"), ("glfw", "None"), ("osmesa", "osmesa"), ("egl", "egl")):
         if gl is None:
             monkeypatch.delenv("MUJOCO_GL", raising=False)
         else:
             monkeypatch.setenv("MUJOCO_GL", gl)
-        code, log = loop._isolated(argv, tmp_path / str(gl), "gl.log")
-        assert code == 0 and f"GL={seen} KEY=None" in log, (gl, log)
+        code, log = runner.command(argv, tmp_path / str(gl), "gl.log")
+        assert code == 0 and f"GL={seen} KEY=None SUITES=None" in log, (gl, log)
 
 
 @pytest.mark.parametrize("gl", [None, "osmesa"])
@@ -263,18 +266,19 @@ def test_final_videos_leave_the_seed_evaluation_alone(tmp_path, monkeypatch, gl)
     else:
         monkeypatch.setenv("MUJOCO_GL", gl)
 
+    from synth_reward.agent.final import Final
+    from synth_reward.agent.runner import Runner
+    from synth_reward.envs.tasks import Task
     from synth_reward.train.config import TrainConfig
     from synth_reward.train.evaluate import evaluate
     from synth_reward.train.trainer import train
 
     settings = RunSettings(instruction="make the half cheetah run forward", designer="offline")
     store = RunStore.create(tmp_path / "runs", settings.instruction, settings=settings.model_dump(mode="json"))
-    store.write_text(
-        "task_suite.yaml",
-        "name: run\ntasks:\n  - {id: test/cheetah20, morphology: half_cheetah, "
-        "instruction: run, success: cheetah_forward, episode_length: 20}\n",
+    # a task in no suite: the child process gets it from the candidate's task.json and the run's manifest
+    task = Task(
+        id="test/cheetah20", morphology="half_cheetah", instruction="run", success="cheetah_forward", episode_length=20
     )
-    monkeypatch.setenv("SYNTH_REWARD_SUITES", str(store.path / "task_suite.yaml"))
     final = store.candidate(0, 0)
     seed_run = final.file("seed_1000")
     config = TrainConfig(
@@ -288,11 +292,11 @@ def test_final_videos_leave_the_seed_evaluation_alone(tmp_path, monkeypatch, gl)
         num_threads=1,
     )
     zero = lambda state, action: (torch.zeros(state.num_envs), {})  # noqa: E731
-    assert train("test/cheetah20", zero, config, seed_run).status == "completed"
+    assert train(task, zero, config, seed_run).status == "completed"
     evaluate(seed_run, 3)
     before = {p.name: p.read_bytes() for p in (seed_run / "eval").iterdir()}
-    loop = Loop(store, settings)
-    videos, error = loop._videos(final, "seed_1000")
+    stage = Final(store, settings, Runner(task))
+    videos, error = stage.videos(final, "seed_1000")
     assert error is None
     assert videos == [
         "iter_00/cand_00/video_seed_1000/videos/episode_000.mp4",
@@ -302,8 +306,8 @@ def test_final_videos_leave_the_seed_evaluation_alone(tmp_path, monkeypatch, gl)
     assert {p.name: p.read_bytes() for p in (seed_run / "eval").iterdir()} == before
     assert json.loads(before["eval.json"])["episodes"] == 3
     # no video: the run goes on, and the report says why (the eval command's one line) and where the log is
-    videos, error = loop._videos(final, "seed_missing")
-    assert videos == [] and "status 2" in error and "seed_missing" in error
+    videos, error = stage.videos(final, "seed_missing")
+    assert videos == [] and error is not None and "status 2" in error and "seed_missing" in error
     assert error.endswith("(log: iter_00/cand_00/video_seed_missing.log)"), error
     final_result = FinalResult(seeds=[1000], success_rates=[0.0], success_mean=0.0, success_std=0.0, video_error=error)
     summary = RunSummary(

@@ -94,9 +94,33 @@ def test_malformed_suite_files(tmp_path, text: str, message: str) -> None:
     assert "\n" not in str(info.value)
 
 
-def test_user_suites_from_the_environment(tmp_path, monkeypatch) -> None:
+def test_user_suites_registered(tmp_path, monkeypatch) -> None:
+    from synth_reward.envs import tasks
+
+    monkeypatch.setattr(tasks, "_USER_SUITES", [])
     path = tmp_path / "extra.yaml"
     path.write_text("tasks:\n  - {id: mine/ant-up, morphology: ant, instruction: stand, success: ant_lie_down}\n")
     monkeypatch.setenv("SYNTH_REWARD_SUITES", str(path))
+    with pytest.raises(UsageError, match="unknown task"):  # lookups never read the environment
+        get_task("mine/ant-up")
+    tasks.add_suite_files([path])
     assert get_task("mine/ant-up").morphology == "ant"
     assert "humanoid/kneel" in all_tasks()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("tasks: [{id: x}]\n")
+    with pytest.raises(UsageError):  # a bad file fails when registered, not at the first lookup
+        tasks.add_suite_files([bad])
+    assert tasks.user_suite_files() == [path]
+
+
+def test_user_suites_from_the_environment_on_the_command_line(tmp_path) -> None:
+    """SYNTH_REWARD_SUITES is read once by the installed command's entry point."""
+    import os
+    import subprocess
+
+    path = tmp_path / "extra.yaml"
+    path.write_text("tasks:\n  - {id: mine/ant-up, morphology: ant, instruction: stand, success: ant_lie_down}\n")
+    env = {**os.environ, "SYNTH_REWARD_SUITES": str(path)}
+    out = subprocess.run(["synth-reward", "tasks"], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "mine/ant-up" in out.stdout

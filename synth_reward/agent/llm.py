@@ -247,8 +247,11 @@ _litellm_lock = threading.Lock()
 
 
 def _litellm() -> ModuleType:
-    """Import litellm once, offline: its bundled price table, no telemetry, no debug banners."""
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    """Import litellm once: no telemetry, no debug banners.
+
+    litellm fetches a price table over the network at import unless LITELLM_LOCAL_MODEL_COST_MAP
+    is set; the command-line entry point (synth_reward/cli.py) sets it, a library caller may too.
+    """
     with _litellm_lock:
         import litellm
 
@@ -284,13 +287,9 @@ def llm_available(settings: LLMSettings, environ: Mapping[str, str] | None = Non
         return False, f"unknown model {settings.model!r}: {first[:200]}"
     if provider in LOCAL_PROVIDERS:
         return True, f"{settings.model} (local {provider} server)"
-    empty = {k: v for k, v in os.environ.items() if not v.strip()}
-    try:  # an empty variable is no key, though litellm counts it as one
-        for k in empty:
-            del os.environ[k]
-        check = litellm.validate_environment(model=settings.model)
-    finally:
-        os.environ.update(empty)
+    # litellm counts a variable that is set but empty as a key; the command-line entry point
+    # drops empty key variables before anything runs (synth_reward/cli.py, _drop_empty_keys).
+    check = litellm.validate_environment(model=settings.model)
     if check.get("keys_in_environment"):
         return True, f"{settings.model} ({provider})"
     missing = ", ".join(f"${k}" for k in check.get("missing_keys", [])) or "the provider's API key"

@@ -23,10 +23,10 @@ from importlib import resources
 
 from pydantic import BaseModel, Field
 
+from synth_reward.agent.llm import Message
 from synth_reward.agent.resolve import ResolvedTask
 from synth_reward.envs import describe_state, get_morphology
 
-Message = dict[str, str]
 TEMPLATE_NAMES = (
     "system_reward",
     "system_success",

@@ -11,16 +11,22 @@ rate first, then the mean fraction of steps on which the check held (progress to
 earlier candidate (a stable order, so a resumed search picks the same survivors). The designer's own reward
 never ranks anything.
 
-This module is bookkeeping only (no training, no processes): `agent/loop.py` trains the candidates and hands
-their scores here; the bracket is written as JSON after every rung, so a killed search resumes at its rung.
+This module holds the rules, not the training: `play` asks its caller to train a candidate to a rung's budget
+(the loop does it through agent/runner.py) and saves the bracket after every candidate's rung, so a killed
+search resumes where it stopped, with nothing trained twice. `best_of` picks the run's best candidate across
+iterations by the same ranking on evaluation results.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Literal
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field
+
+if TYPE_CHECKING:
+    from synth_reward.agent.records import CandidateResult
 
 Protocol = Literal["halving", "full"]
 """halving: successive halving (the default); full: every candidate trains the full budget (Eureka)."""
@@ -123,3 +129,29 @@ def total_steps(bracket: Bracket) -> int:
         spent += (rung.budget - before) * len(rung.candidates)
         before = rung.budget
     return spent
+
+
+def play(
+    bracket: Bracket, train: Callable[[str, int], Score], save: Callable[[Bracket], object], eta: int = 2
+) -> Bracket:
+    """Run the bracket to its end. `train(candidate, rung index)` trains (or continues) the candidate to that
+    rung's budget and scores it; `save(bracket)` is called after every score and every closed rung. A bracket
+    read back from a killed run continues with the first candidate that has no score."""
+    for r, rung in enumerate(bracket.rungs):
+        if rung.survivors is not None:
+            continue
+        for cid in rung.candidates:
+            if cid not in rung.scores:
+                rung.scores[cid] = train(cid, r)
+                save(bracket)
+        close_rung(bracket, r, eta)
+        save(bracket)
+    return bracket
+
+
+def best_of(results: Iterable[CandidateResult]) -> CandidateResult | None:
+    """The run's best analyzed candidate: evaluation success rate, then progress, then the earliest."""
+    trained = [r for r in results if r.stage == "analyzed" and r.success_rate is not None]
+    if not trained:
+        return None
+    return max(trained, key=lambda r: (r.success_rate or 0.0, r.progress or 0.0, -r.iteration, -r.index))

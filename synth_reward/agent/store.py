@@ -24,7 +24,6 @@ Other stages put their own files anywhere under the run folder through
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import json
 import os
@@ -37,6 +36,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from synth_reward.atomic import to_json, write_text
 from synth_reward.errors import UsageError
 
 RunStatus = Literal["running", "finished", "stopped", "failed"]
@@ -84,23 +84,7 @@ def _to_jsonable(obj: Any) -> Any:
 
 
 def _dumps(obj: Any, indent: int | None = 2) -> str:
-    return json.dumps(_to_jsonable(obj), indent=indent, ensure_ascii=False, allow_nan=True, default=str)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Replace `path` with `text` atomically (same-folder temporary file, fsync, rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
+    return to_json(obj, indent=indent)
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -264,7 +248,7 @@ class RunStore:
 
     def write_text(self, rel: str | Path, text: str) -> Path:
         path = self._abs(rel)
-        atomic_write_text(path, text)
+        write_text(path, text)
         return path
 
     def read_text(self, rel: str | Path) -> str | None:

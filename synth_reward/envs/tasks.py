@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import inspect
 import math
-import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -179,14 +178,28 @@ def load_suite(name_or_path: str | Path) -> Suite:
     return _load_suite_file(SUITE_DIR / f"{name_or_path}.yaml")
 
 
+_USER_SUITES: list[Path] = []
+"""Suite files whose tasks join the built-in ones, in the order registered. The command line registers
+the files named in SYNTH_REWARD_SUITES once at start (synth_reward/cli.py); lookups never read the
+environment."""
+
+
+def add_suite_files(paths: list[str] | list[Path]) -> None:
+    """Register suite files: their tasks join the built-in ones (a later id wins). Each is checked now."""
+    for p in paths:
+        load_suite(str(p))  # bad files fail here, with one line, not at the first lookup
+        if Path(p) not in _USER_SUITES:
+            _USER_SUITES.append(Path(p))
+
+
 def user_suite_files() -> list[Path]:
-    """Suite files named in SYNTH_REWARD_SUITES (os.pathsep-separated): their tasks join the built-in ones."""
-    return [Path(p) for p in os.environ.get("SYNTH_REWARD_SUITES", "").split(os.pathsep) if p]
+    """The registered suite files (add_suite_files)."""
+    return list(_USER_SUITES)
 
 
 def all_tasks() -> dict[str, Task]:
-    """Every task by id: the built-in suites, then the files in SYNTH_REWARD_SUITES (a later id wins)."""
-    suites = [load_suite(name) for name in list_suites()] + [load_suite(str(p)) for p in user_suite_files()]
+    """Every task by id: the built-in suites, then the registered suite files (a later id wins)."""
+    suites = [load_suite(name) for name in list_suites()] + [load_suite(str(p)) for p in _USER_SUITES]
     return {t.id: t for suite in suites for t in suite.tasks}
 
 

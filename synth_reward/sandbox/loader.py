@@ -20,10 +20,10 @@ import builtins
 import functools
 import importlib
 import sys
-from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any, cast
 
+from synth_reward.envs.batched import CheckFn, RewardFn
 from synth_reward.sandbox.allowlist import (
     ALLOWED_BUILTINS,
     ALLOWED_MODULE_ATTRIBUTES,
@@ -36,8 +36,7 @@ from synth_reward.sandbox.records import FUNCTION_NAMES, Finding, Kind, Rejected
 CODE_FILENAME = "<synth-reward candidate>"
 """Filename given to compiled candidates; tracebacks through it point at candidate lines."""
 
-RewardFn = Callable[..., tuple[Any, dict[str, Any]]]
-SuccessFn = Callable[..., Any]
+SuccessFn = CheckFn
 
 
 def _no_print(*args: object, **kwargs: object) -> None:

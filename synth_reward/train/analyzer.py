@@ -30,9 +30,10 @@ import numpy as np
 import torch
 from pydantic import BaseModel
 
+from synth_reward.atomic import write_text
 from synth_reward.envs.morphology import get_morphology
 from synth_reward.envs.state import State
-from synth_reward.envs.tasks import Task, get_task
+from synth_reward.envs.tasks import Task
 from synth_reward.train.evaluate import EvalResult, evaluate, load_npz, states_from_qpos
 from synth_reward.train.records import (
     ANALYSIS_JSON,
@@ -40,8 +41,8 @@ from synth_reward.train.records import (
     EVAL_DIR,
     TrainRecord,
     read_records,
+    run_task,
     write_model,
-    write_text_atomic,
 )
 
 FLAT_RELATIVE = 0.05
@@ -484,6 +485,11 @@ def _pct(x: float) -> str:
 
 def render_text(analysis: Analysis) -> str:
     """The compact text for the designer prompt and for people: numbers, one fact per line."""
+    return "\n".join(x for x in (render_reflection(analysis), render_failures(analysis)) if x)
+
+
+def render_reflection(analysis: Analysis) -> str:
+    """Eureka's reward reflection: success and each reward component over training (empty without training)."""
     lines: list[str] = []
     r = analysis.reflection
     if r is not None and r.env_steps:
@@ -512,6 +518,12 @@ def render_text(analysis: Analysis) -> str:
             )
     elif r is not None:
         lines.append("Training: no episode finished at any record point.")
+    return "\n".join(lines)
+
+
+def render_failures(analysis: Analysis) -> str:
+    """The trajectory analysis: how the evaluated episodes ended, falls, contacts, failing conditions."""
+    lines: list[str] = []
     f = analysis.failure
     ends = ", ".join(f"{k} {v} (median {f.end_time_s[k]:.2f} s)" for k, v in f.end_reasons.items())
     lines.append(
@@ -578,7 +590,7 @@ def analyze(run_dir: str | Path, *, episodes: int = 8, states: str | Path | None
 
     run_dir = Path(run_dir)
     manifest = read_manifest(run_dir)
-    task = get_task(manifest.task_id)
+    task = run_task(manifest)
     states_path = Path(states) if states else run_dir / EVAL_DIR / "states.npz"
     if not states_path.exists():
         result: EvalResult = evaluate(run_dir, episodes)
@@ -600,7 +612,7 @@ def analyze(run_dir: str | Path, *, episodes: int = 8, states: str | Path | None
     )
     analysis.text = render_text(analysis)
     write_model(run_dir / ANALYSIS_JSON, analysis)
-    write_text_atomic(run_dir / ANALYSIS_TEXT, analysis.text + "\n")
+    write_text(run_dir / ANALYSIS_TEXT, analysis.text + "\n")
     return analysis
 
 

@@ -51,6 +51,13 @@ def train_command(
     task: Annotated[
         str | None, typer.Option("--task", help="Task id (e.g. humanoid/kneel); see `synth-reward tasks`.")
     ] = None,
+    task_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--task-file",
+            help="The task as JSON (a run's candidate folders hold one: task.json); instead of --task.",
+        ),
+    ] = None,
     reward: Annotated[
         Path | None,
         typer.Option(
@@ -59,6 +66,10 @@ def train_command(
             "vetted in the sandbox first. Omit for the task's human reward.",
         ),
     ] = None,
+    sparse: Annotated[
+        bool,
+        typer.Option("--sparse", help="Train on the sparse baseline: 1 while the task's success check holds, else 0."),
+    ] = False,
     steps: Annotated[
         int | None, typer.Option("--steps", min=1, help="Env steps to train (default: per morphology).")
     ] = None,
@@ -92,31 +103,41 @@ def train_command(
         TimeRemainingColumn,
     )
 
+    from synth_reward.envs.tasks import Task, get_task
     from synth_reward.train.config import default_config
     from synth_reward.train.evaluate import read_manifest
-    from synth_reward.train.reward import load_reward_code, read_reward_file, vet_and_load_reward
+    from synth_reward.train.records import read_task_file, run_task
+    from synth_reward.train.reward import SPARSE, load_reward_code, read_reward_file, sparse_reward, vet_and_load_reward
     from synth_reward.train.trainer import Progress as TrainProgress
     from synth_reward.train.trainer import Trainer
 
+    if task_file is not None and (task is not None or env is not None):
+        raise UsageError("give --task-file or --task/--env, not both")
+    if sparse and reward is not None:
+        raise UsageError("give --reward FILE or --sparse, not both")
     manifest = None
+    t: Task
     if resume:
         if out is None:
             raise UsageError("--resume needs --out DIR (the run to continue)")
         manifest = read_manifest(out)
-        task_id = manifest.task_id if task is None and env is None else _resolve_task(env, task)
-        if task_id != manifest.task_id:
-            raise UsageError(f"{out} trained task {manifest.task_id!r}, not {task_id!r}")
+        if task_file is not None:
+            t = read_task_file(task_file)
+        elif task is None and env is None:
+            t = run_task(manifest)
+        else:
+            t = get_task(_resolve_task(env, task))
+        if t.id != manifest.task_id:
+            raise UsageError(f"{out} trained task {manifest.task_id!r}, not {t.id!r}")
         overrides = {"total_steps": steps, "stop_success_rate": stop_at}
         config = manifest.config.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+        sparse = sparse or manifest.reward_source == SPARSE
     else:
-        task_id = _resolve_task(env, task)
-    from synth_reward.envs.tasks import get_task
-
-    t = get_task(task_id)
-    if manifest is None:
+        t = read_task_file(task_file) if task_file is not None else get_task(_resolve_task(env, task))
         config = default_config(
             t.morphology, total_steps=steps, seed=seed, num_envs=num_envs, device=device, stop_success_rate=stop_at
         )
+    task_id = t.id
     out = out or _default_out(task_id)
     code: str | None = None
     if reward is not None:
@@ -128,9 +149,11 @@ def train_command(
     elif code is not None:
         console.print(f"vetting {reward} in the sandbox ...", highlight=False)
         reward_fn = vet_and_load_reward(code, t.morphology, config.num_envs)
+    elif sparse:
+        reward_fn = sparse_reward(t)
     else:
         reward_fn = None
-    source = f"file:{reward}" if reward is not None else None
+    source = f"file:{reward}" if reward is not None else SPARSE if sparse else None
     trainer = Trainer(t, reward_fn, config, out, reward_code=code, reward_source=source)
     console.print(
         f"training {t.id} for {config.iterations * config.steps_per_iteration:,} env steps "

@@ -29,13 +29,14 @@ import numpy as np
 import torch
 from pydantic import BaseModel, Field
 
+from synth_reward.atomic import replacing
 from synth_reward.envs.batched import RewardFn
 from synth_reward.envs.morphology import get_morphology
 from synth_reward.envs.state import State
 from synth_reward.envs.tasks import Task, get_task
 from synth_reward.errors import UsageError
-from synth_reward.train.records import EVAL_DIR, MANIFEST, REWARD_FILE, RunManifest, write_model
-from synth_reward.train.reward import load_reward_code
+from synth_reward.train.records import EVAL_DIR, MANIFEST, REWARD_FILE, RunManifest, run_task, write_model
+from synth_reward.train.reward import SPARSE, load_reward_code, sparse_reward
 from synth_reward.train.trainer import load_actor, load_checkpoint
 from synth_reward.train.vecenv import TrainEnv, zero_reward
 
@@ -168,22 +169,21 @@ def export_npz(path: str | Path, rollouts: Rollouts, task: Task) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     morph = get_morphology(task.morphology)
-    tmp = path.with_name(f".{path.stem}.tmp.npz")
-    np.savez_compressed(
-        tmp,
-        qpos=rollouts.qpos,
-        qvel=rollouts.qvel,
-        actions=rollouts.actions,
-        success=rollouts.success,
-        lengths=rollouts.lengths,
-        end_reason=rollouts.end_reason,
-        task_id=task.id,
-        morphology=morph.name,
-        success_rule=task.success_rule,
-        dt=morph.dt,
-        episode_length=task.episode_length,
-    )
-    os.replace(tmp, path)
+    with replacing(path) as tmp:
+        np.savez_compressed(
+            tmp,
+            qpos=rollouts.qpos,
+            qvel=rollouts.qvel,
+            actions=rollouts.actions,
+            success=rollouts.success,
+            lengths=rollouts.lengths,
+            end_reason=rollouts.end_reason,
+            task_id=task.id,
+            morphology=morph.name,
+            success_rule=task.success_rule,
+            dt=morph.dt,
+            episode_length=task.episode_length,
+        )
     return path
 
 
@@ -290,21 +290,22 @@ def render_video(
     camera.elevation, camera.azimuth = -15.0, 90.0
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.mp4")
     stride = max(1, round(1.0 / morph.dt / VIDEO_FPS)) if fps is None else 1
     fps = fps or 1.0 / (morph.dt * stride)
-    with imageio.get_writer(tmp, fps=fps, codec="libx264", quality=6, macro_block_size=8) as writer:
-        for q in qpos[::stride]:
-            if not np.isfinite(q).all():
-                break
-            data.qpos[:] = q
-            mujoco.mj_forward(model, data)
-            renderer.update_scene(data, camera)
-            for flag in FAST_RENDER_OFF:
-                renderer.scene.flags[getattr(mujoco.mjtRndFlag, flag)] = False
-            writer.append_data(renderer.render())  # type: ignore[attr-defined]  # imageio types __enter__ as its base class
-    renderer.close()
-    os.replace(tmp, path)
+    try:
+        with replacing(path) as tmp:
+            with imageio.get_writer(tmp, fps=fps, codec="libx264", quality=6, macro_block_size=8) as writer:
+                for q in qpos[::stride]:
+                    if not np.isfinite(q).all():
+                        break
+                    data.qpos[:] = q
+                    mujoco.mj_forward(model, data)
+                    renderer.update_scene(data, camera)
+                    for flag in FAST_RENDER_OFF:
+                        renderer.scene.flags[getattr(mujoco.mjtRndFlag, flag)] = False
+                    writer.append_data(renderer.render())  # type: ignore[attr-defined]  # imageio types __enter__ as its base class
+    finally:
+        renderer.close()
     return path
 
 
@@ -314,6 +315,8 @@ def load_run_reward(run_dir: Path, manifest: RunManifest) -> RewardFn | None:
     code_path = run_dir / REWARD_FILE
     if code_path.exists():
         return load_reward_code(code_path.read_text())
+    if manifest.reward_source == SPARSE:
+        return sparse_reward(run_task(manifest))
     if manifest.reward_source.startswith("human:"):
         return None
     return zero_reward  # an in-memory reward function that was not saved as code
@@ -367,7 +370,7 @@ def evaluate(
     if checkpoint == "best" and not ckpt_path.exists() and (run_dir / "checkpoints" / "last.pt").exists():
         ckpt_path = run_dir / "checkpoints" / "last.pt"
     ckpt = load_checkpoint(ckpt_path)
-    task = get_task(manifest.task_id)
+    task = run_task(manifest)
     morph = get_morphology(task.morphology)
     actor, config = load_actor(ckpt, morph.obs_size(), morph.layout().num_actions)
     reward_fn = load_run_reward(run_dir, manifest)

@@ -15,14 +15,14 @@ A training run folder holds:
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from synth_reward.atomic import write_text
+from synth_reward.envs.tasks import Task, get_task
 from synth_reward.train.config import TrainConfig
 
 MANIFEST = "run.json"
@@ -40,8 +40,12 @@ class RunManifest(BaseModel):
 
     task_id: str
     morphology: str
+    task: Task | None = None
+    """The task itself, so that evaluation and analysis rebuild it without a lookup (a run's own free-form task
+    is in no suite). Runs written before 0.3 lack it: `run_task` then looks the id up."""
     reward_source: str
-    """`file:<path>` (code copied to reward.py), `code` (given in memory, copied), or `human:<name>`."""
+    """`file:<path>` (code copied to reward.py), `code` (given in memory, copied), `sparse` (1 while the task's
+    success check holds, else 0: built from the check itself), or `human:<name>`."""
     reward_sha256: str | None = None
     config: TrainConfig
     created: str
@@ -100,26 +104,31 @@ class TrainResult(BaseModel):
     last: TrainRecord | None = None
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+def run_task(manifest: RunManifest) -> Task:
+    """The task a run trained: the manifest's own copy, else (older runs) the task table's entry for its id."""
+    return manifest.task if manifest.task is not None else get_task(manifest.task_id)
+
+
+def read_task_file(path: str | Path) -> Task:
+    """A task written as JSON (`synth-reward train --task-file`), or UsageError in one line."""
+    from synth_reward.errors import UsageError
+
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        return Task.model_validate_json(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"cannot read task file {path}: {exc.strerror or type(exc).__name__}") from None
+    except ValueError as exc:
+        first = str(exc).splitlines()
+        raise UsageError(f"task file {path} is not a task: {' '.join(first[:3])[:300]}") from None
 
 
 def write_model(path: Path, model: BaseModel) -> None:
-    write_text_atomic(path, model.model_dump_json(indent=2) + "\n")
+    write_text(path, model.model_dump_json(indent=2) + "\n")
 
 
 def write_jsonl(path: Path, models: Sequence[BaseModel]) -> None:
     """Rewrite the whole JSONL file atomically (records are few: about 20 lines per run)."""
-    write_text_atomic(path, "".join(m.model_dump_json() + "\n" for m in models))
+    write_text(path, "".join(m.model_dump_json() + "\n" for m in models))
 
 
 def read_records(run_dir: Path) -> list[TrainRecord]:

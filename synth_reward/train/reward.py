@@ -11,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from synth_reward.envs.batched import RewardFn
+from synth_reward.envs.state import State
+from synth_reward.envs.tasks import Task
 from synth_reward.errors import SynthRewardError, UsageError
 
 
@@ -48,3 +50,23 @@ def vet_and_load_reward(code: str, morphology: str, num_envs: int) -> RewardFn:
     if not verdict.accepted:
         raise RewardRejected(verdict.feedback())
     return load_reward_code(verdict.code)
+
+
+SPARSE = "sparse"
+"""reward_source of a run trained on `sparse_reward`."""
+
+
+def sparse_reward(task: Task) -> RewardFn:
+    """The sparse baseline: 1 on a step where the task's success check holds, else 0.
+
+    Built from the check function itself (the task's built-in check or its compiled success_code),
+    so it is exactly the check the run is judged by. Eureka's human normalized score measures a
+    reward against this baseline and the human-written one.
+    """
+    check = task.success_fn()
+
+    def compute_reward(state: State, action: object) -> tuple:  # type: ignore[type-arg]
+        hit = check(state).to(state.body_pos.dtype)
+        return hit, {"success": hit}
+
+    return compute_reward

@@ -32,6 +32,7 @@ from rsl_rl.models import MLPModel
 from rsl_rl.utils import resolve_class
 from tensordict import TensorDict
 
+from synth_reward.atomic import write_text
 from synth_reward.envs.batched import RewardFn
 from synth_reward.envs.tasks import Task, get_task
 from synth_reward.errors import UsageError
@@ -48,7 +49,6 @@ from synth_reward.train.records import (
     read_records,
     write_jsonl,
     write_model,
-    write_text_atomic,
 )
 from synth_reward.train.vecenv import (
     END_REASONS,
@@ -215,10 +215,11 @@ class Trainer:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         sha = hashlib.sha256(self.reward_code.encode()).hexdigest() if self.reward_code else None
         if self.reward_code is not None:
-            write_text_atomic(self.out_dir / REWARD_FILE, self.reward_code)
+            write_text(self.out_dir / REWARD_FILE, self.reward_code)
         manifest = RunManifest(
             task_id=self.task.id,
             morphology=self.task.morphology,
+            task=self.task,
             reward_source=self.reward_source,
             reward_sha256=sha,
             config=self.config,
