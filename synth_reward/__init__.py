@@ -1,3 +1,3 @@
 """synth-reward: sentences in, vetted reward code and trained policies out."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
