@@ -72,28 +72,50 @@ def test_bracket_bookkeeping_halves_and_drops_failures() -> None:
         close_rung(new_bracket(["a", "b"], 100), 0)  # no scores yet
 
 
-def test_a_resumed_candidate_continues_rather_than_restarts(tmp_path: Path) -> None:
-    """A candidate that continues at the next rung resumes its checkpoint: networks, optimizer, normaliser and
-    counters carry on as in one long run. Not bit-identical: the envs' mid-episode physics is not in the
-    checkpoint, so the resumed run starts fresh episodes (docs/how-it-works.md says so)."""
+HOP_REWARD = """
+import torch
+
+def compute_reward(state, action):
+    up = state.body("torso").up[:, 2]
+    forward = state.com_vel[:, 0]
+    return forward + up, {"forward": forward, "up": up}
+"""
+
+
+@pytest.mark.parametrize("reward", [None, HOP_REWARD], ids=["human-reward", "designed-reward-early-end"])
+def test_a_resumed_candidate_gives_the_same_result_as_an_uninterrupted_run(tmp_path: Path, reward) -> None:
+    """A candidate that continues at the next rung resumes its checkpoint: networks, optimizer, normalisers,
+    RNGs and the envs mid-episode (physics, counters, early-ending state), so two rungs give bit for bit the
+    networks and the training records of one run of the same length."""
+    from synth_reward.train.reward import load_reward_code
+
     task = get_task("hopper/hop_forward")
+    fn = load_reward_code(reward) if reward else None
 
     def trainer(out: Path, steps: int) -> Trainer:
-        return Trainer(task, None, default_config("hopper", total_steps=steps, tensorboard=False), out)
+        config = default_config("hopper", total_steps=steps, tensorboard=False, num_records=4)
+        return Trainer(task, fn, config, out, reward_code=reward)
 
-    trainer(tmp_path / "once", 2048).train()
-    trainer(tmp_path / "rungs", 1024).train()
-    half = torch.load(tmp_path / "rungs/checkpoints/last.pt", weights_only=False)
-    trainer(tmp_path / "rungs", 2048).train(resume=True)
-    a = torch.load(tmp_path / "once/checkpoints/last.pt", weights_only=False)
-    b = torch.load(tmp_path / "rungs/checkpoints/last.pt", weights_only=False)
-    assert a["env_steps"] == b["env_steps"] == 2048 and a["iteration"] == b["iteration"] == 2 * half["iteration"]
-    count = "obs_normalizer.count"
-    actor_a, actor_b = a["models"]["actor_state_dict"], b["models"]["actor_state_dict"]
-    assert torch.equal(actor_a[count], actor_b[count])  # the normaliser saw every step of both rungs
-    assert float(actor_b[count]) > float(half["models"]["actor_state_dict"][count])
-    records = [json.loads(line) for line in (tmp_path / "rungs/records.jsonl").read_text().splitlines()]
-    assert [r["iteration"] for r in records] == sorted({r["iteration"] for r in records})
+    trainer(tmp_path / "once", 4096).train()
+    trainer(tmp_path / "rungs", 2048).train()
+    half = torch.load(tmp_path / "rungs/checkpoints/last.pt", weights_only=True)
+    trainer(tmp_path / "rungs", 4096).train(resume=True)
+    a = torch.load(tmp_path / "once/checkpoints/last.pt", weights_only=True)
+    b = torch.load(tmp_path / "rungs/checkpoints/last.pt", weights_only=True)
+    assert a["env_steps"] == b["env_steps"] == 4096 and a["iteration"] == b["iteration"] == 2 * half["iteration"]
+    for net in ("actor_state_dict", "critic_state_dict"):
+        for name, value in a["models"][net].items():
+            assert torch.equal(value, b["models"][net][name]), (net, name)
+    assert torch.equal(a["env_state"]["env"]["backend"]["rows"], b["env_state"]["env"]["backend"]["rows"])
+    volatile = {"wall_seconds", "steps_per_second"}
+
+    def records(run: str) -> list[dict]:
+        lines = (tmp_path / run / "records.jsonl").read_text().splitlines()
+        return [{k: v for k, v in json.loads(line).items() if k not in volatile} for line in lines]
+
+    once, rungs = records("once"), records("rungs")
+    assert once[-1] == rungs[-1] and [r["iteration"] for r in rungs] == sorted({r["iteration"] for r in rungs})
+    assert any(r["episodes"] for r in once)  # episodes finished: the comparison covers their statistics
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -213,3 +235,51 @@ def test_a_candidate_that_goes_non_finite_leaves_the_bracket_and_the_search_goes
     bracket = json.loads(store.read_text("iter_01/bracket.json") or "{}")
     assert bracket["rungs"][0]["scores"][nan]["failed"] and nan not in bracket["rungs"][1]["candidates"]
     assert summary.final is not None and summary.final.mode == "own_policy" and summary.final.episodes == 2
+
+
+ALWAYS_REPLY = '''```python
+import torch
+
+def success(state):
+    """Always: the torso is above the floor's depth."""
+    return state.body("torso").height > -10.0
+```'''
+
+
+def test_the_run_stops_at_the_target_success(tmp_path: Path) -> None:
+    """A check met at once: the last rung trains with --stop-at and no second iteration starts."""
+    from fake_llm import FakeLLM, Reply
+    from test_loop import REWARD_REPLY
+
+    from synth_reward.agent.llm import LLMSettings
+    from synth_reward.agent.loop import Loop, RunSettings
+    from synth_reward.agent.store import RunStore
+
+    script = [Reply(ALWAYS_REPLY), Reply(REWARD_REPLY), Reply(REWARD_REPLY)]
+    with FakeLLM(script) as server:
+        llm = LLMSettings(
+            model="openai/fake", api_base=server.base_url, api_key="test", timeout_s=10, max_retries=1, backoff_s=0.01
+        )
+        settings = RunSettings(
+            instruction="make the hopper stand tall and still",
+            samples=2,
+            iterations=2,
+            steps=16_384,
+            eval_episodes=2,
+            final_episodes=2,
+            video=False,
+            designer="llm",
+            llm=llm.public(),
+        )
+        resolved = Loop.prepare(settings)
+        store = RunStore.create(tmp_path / "runs", settings.instruction, settings=settings.model_dump(mode="json"))
+        events: list[str] = []
+        summary = Loop(store, settings, llm, resolved=resolved, on_event=lambda e, d: events.append(e)).run()
+    assert summary.status == "finished" and summary.best_success_rate == 1.0
+    assert {c.iteration for c in summary.candidates} == {1} and "target_reached" in events
+    assert not (store.path / "iter_02").exists()
+    winner = next(c for c in summary.candidates if c.stage == "analyzed")
+    result = json.loads((store.candidate(1, winner.index).path / "train" / "result.json").read_text())
+    assert result["reason"].startswith("stopped early")  # the last rung trained with --stop-at 0.9
+    rungs = json.loads(store.read_text("iter_01/bracket.json") or "{}")["rungs"]
+    assert [r["budget"] for r in rungs] == [8_192, 16_384] and rungs[0]["scores"][winner.id]["env_steps"] >= 8_192

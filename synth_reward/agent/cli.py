@@ -65,6 +65,11 @@ class LiveView:
             line = f"{data['id']}: {data['stage']}, success {rate}" + (
                 f" ({data['reason'][:200]})" if data.get("reason") else ""
             )
+        elif event == "target_reached":
+            line = (
+                f"target reached: {data['best']} succeeded on {data['success']:.0%} of its evaluation episodes "
+                f"after iteration {data['iteration']}; no further iteration (--target-success 0 runs them all)"
+            )
         elif event == "final":
             self.status = f"final evaluation: retraining the best reward, seed {data['seed']}"
             line = self.status
@@ -110,10 +115,20 @@ def run_command(
         typer.Option(
             "--steps",
             min=1,
-            help="Env steps the search's winner trains; with successive halving the others stop at a half, "
-            "a quarter...",
+            help="Env steps the search's winner trains at most; with successive halving the others stop at a "
+            "half, a quarter...",
         ),
-    ] = 600_000,
+    ] = 1_200_000,
+    target_success: Annotated[
+        float,
+        typer.Option(
+            "--target-success",
+            min=0,
+            max=1,
+            help="Stop once the success check is met this often: the winner's training stops at this training "
+            "success rate and no iteration starts after one whose best reached it in evaluation; 0: off.",
+        ),
+    ] = 0.9,
     search: Annotated[
         str,
         typer.Option(
@@ -183,6 +198,7 @@ def run_command(
         samples=samples,
         iterations=iterations,
         steps=steps,
+        target_success=target_success or None,
         search=search,
         final_seeds=final_seeds,
         final_episodes=final_episodes,

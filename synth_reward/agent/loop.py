@@ -122,6 +122,11 @@ class Loop:
                 best = best_of(self.results.values())
                 feedback = self._feedback(iteration, best)
                 store.log("iteration_done", iteration=iteration, best=best.id if best else None)
+                target = self.settings.target_success
+                if best is not None and target is not None and (best.success_rate or 0.0) >= target:
+                    if iteration < self.settings.iterations:
+                        self._emit("target_reached", iteration=iteration, best=best.id, success=best.success_rate)
+                    break
             summary = self._finish(best)
             store.update_info(status="finished", message=summary.message)
         except SpendCapReached as exc:
@@ -225,8 +230,16 @@ class Loop:
         if rungs > 1:
             self._emit("stage", id=cand.id, stage=f"rung {rung + 1}/{rungs}: training to {steps:,} steps")
         s = self.settings
+        # the last rung of successive halving may stop at the target: its one candidate is the winner already
+        last_of_halving = s.search == "halving" and rungs > 1 and rung == rungs - 1
         result = self.runner.train(
-            cand.path, label=cand.id, reward=cand.file("reward.py"), seed=s.seed, steps=steps, num_envs=s.num_envs
+            cand.path,
+            label=cand.id,
+            reward=cand.file("reward.py"),
+            seed=s.seed,
+            steps=steps,
+            num_envs=s.num_envs,
+            stop_at=s.target_success if last_of_halving else None,
         )
         if result.status != "completed":
             return Score(failed=one_line(result.reason or "training failed"))

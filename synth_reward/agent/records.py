@@ -57,8 +57,13 @@ class RunSettings(BaseModel):
     """K: reward candidates per iteration (Eureka used 16)."""
     iterations: int = Field(2, ge=1)
     """I: design-train-analyze rounds (Eureka used 5)."""
-    steps: int | None = Field(600_000, ge=1)
-    """Env steps the search's winner trains (with successive halving the others train a half, a quarter...)."""
+    steps: int | None = Field(1_200_000, ge=1)
+    """Env steps the search's winner trains at most (with successive halving the others train a half, a
+    quarter...)."""
+    target_success: float | None = Field(0.9, gt=0, le=1)
+    """Stop once the task's success check is met this often: the search's last rung stops training when the
+    winner's training success rate reaches it, and no further iteration starts once the best candidate's
+    evaluation success rate reaches it. None: every iteration runs and every budget is trained in full."""
     search: Protocol = "halving"
     """halving: successive halving over each iteration's candidates (agent/search.py); full: every candidate
     trains `steps` (Eureka's protocol)."""

@@ -35,6 +35,8 @@ from synth_reward.train.records import ANALYSIS_JSON, CHECKPOINT_DIR, MANIFEST, 
 
 TASK_FILE = "task.json"
 """The task, as data, in every folder a child process works in."""
+STOPPED_EARLY = "stopped early"
+"""How a TrainResult's reason starts when training stopped at its --stop-at success rate (train/trainer.py)."""
 OFFSCREEN_GL = ("egl", "osmesa")
 """MUJOCO_GL values that render without a display (the isolated children have none)."""
 
@@ -76,23 +78,31 @@ class Runner:
         steps: int | None = None,
         num_envs: int | None = None,
         vetted: bool = True,
+        stop_at: float | None = None,
     ) -> TrainResult:
         """`synth-reward train` into FOLDER/OUT; its TrainResult.
 
         A finished result is returned as it is, unless it is a completed run short of `steps`: that one
-        continues from its checkpoint (a later rung of the search). reward None and not sparse: the
+        continues from its checkpoint (a later rung of the search), or one that stopped early at `stop_at`
+        (a training success rate). reward None and not sparse: the
         task's human reward. A process that dies without a result gets a failed one written for it, so
         that resume does not repeat it.
         """
         run = folder / out
         done = read_record(run / RESULT, TrainResult)
         if done is not None and (
-            done.status == "failed" or (done.status == "completed" and (steps is None or done.env_steps >= steps))
+            done.status == "failed"
+            or (
+                done.status == "completed"
+                and (steps is None or done.env_steps >= steps or done.reason.startswith(STOPPED_EARLY))
+            )
         ):
             return done
         argv = self.train_argv(
             folder, out, reward=reward, sparse=sparse, seed=seed, steps=steps, num_envs=num_envs, vetted=vetted
         )
+        if stop_at is not None:
+            argv += ["--stop-at", str(stop_at)]
         self.emit("stage", {"id": label, "stage": f"training ({out})", "folder": str(run)})
         status, log = self.command(argv, folder, f"{out}.log")
         result = read_record(run / RESULT, TrainResult)

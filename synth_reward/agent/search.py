@@ -3,8 +3,9 @@
 Successive halving (Jamieson & Talwalkar 2016; Hyperband's inner loop): every vetted candidate trains a short
 budget, the better half continues from its own checkpoint, and so on until one is left, which has then trained
 the whole `steps`. With K candidates and halving rate 2 there are ceil(log2 K) + 1 rungs; rung r's budget is
-`steps / 2**(R - 1 - r)` (cumulative env steps), so K = 3 and 600k steps train 150k, 300k, 600k: 1.05 M env steps
-in all instead of Eureka's 1.8 M, and the winner is the candidate that trained longest.
+`steps / 2**(R - 1 - r)` (cumulative env steps), so K = 3 and 1.2 M steps train 300k, 600k, 1.2 M: 2.1 M env steps
+in all instead of Eureka's 3.6 M, and the winner is the candidate that trained longest. The loop may stop the last
+rung early, once the winner's training success reaches the run's target (`--target-success`).
 
 Ranking within a rung is by the task's own success check on the candidate's latest training record: success
 rate first, then the mean fraction of steps on which the check held (progress toward success), then the

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -42,6 +42,14 @@ class PhysicsBackend(Protocol):
         """(N,) bool on the host, a new array: envs whose physics blew up during the last step.
 
         (Host, not device: BatchedEnv keeps its episode bookkeeping in numpy.)"""
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything the next step depends on (MuJoCo's integration state of every env), for a checkpoint."""
+        ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore `state_dict()`: the next step is the one the saved backend would have taken."""
+        ...
 
     def close(self) -> None:
         """Release threads or device memory."""

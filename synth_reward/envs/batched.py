@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -193,6 +193,41 @@ class BatchedEnv:
         else:
             qvel = self.init_qvel + self.rng.uniform(-scale, scale, size=(m, self.layout.nv))
         self.set_state(qpos, qvel, ids)
+
+    # ---- checkpoints ---------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """The envs mid-episode: physics, the current and previous snapshots, episode counters, the reset RNG.
+
+        With it a training run resumed from a checkpoint continues the very episodes it left, and takes
+        the same steps an uninterrupted run would have taken."""
+        if "cfrc_ext" in self._snap.spec:
+            with torch.inference_mode():  # (the snapshot was made in the rollout's inference mode)
+                self._snap["cfrc_ext"]  # a lazy field is filled now, from the physics it belongs to
+        return {
+            "backend": self.backend.state_dict(),
+            "snap": self._snap.packed.clone(),
+            "prev": {k: self._prev[k].clone() for k in PREV_FIELDS},
+            "steps": torch.from_numpy(self._steps.copy()),  # (tensors: checkpoints load with weights_only)
+            "episodes": torch.from_numpy(self._episodes.copy()),
+            "return": torch.from_numpy(self._return.copy()),
+            "success_steps": torch.from_numpy(self._success_steps.copy()),
+            "term_sums": {k: torch.from_numpy(v.copy()) for k, v in self._term_sums.items()},
+            "rng": self.rng.bit_generator.state,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore `state_dict()` into envs of the same morphology and number."""
+        self.backend.load_state_dict(state["backend"])
+        packed = state["snap"].to(self.device)
+        spec = self._snap.spec
+        self._snap = PackedFields(packed, spec, host=packed.numpy() if self._on_host else None)
+        self._prev = {k: v.to(self.device) for k, v in state["prev"].items()}
+        self._steps = state["steps"].numpy().copy()
+        self._episodes = state["episodes"].numpy().copy()
+        self._return = state["return"].numpy().copy()
+        self._success_steps = state["success_steps"].numpy().copy()
+        self._term_sums = {k: v.numpy().copy() for k, v in state["term_sums"].items()}
+        self.rng.bit_generator.state = state["rng"]
 
     def set_state(self, qpos: np.ndarray, qvel: np.ndarray, env_ids: np.ndarray | None = None) -> None:
         """Start new episodes in env_ids (default: all) from exactly these qpos/qvel (no noise)."""

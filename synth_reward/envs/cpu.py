@@ -32,6 +32,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+from typing import Any
 
 import mujoco
 import numpy as np
@@ -188,6 +189,25 @@ class CpuBackend:
             self._contact_forces()
             self._contacts_fresh = True
         out.copy_(torch.from_numpy(self._cfrc_ext).view(out.shape))
+
+    def state_dict(self) -> dict[str, Any]:
+        """MuJoCo's integration state rows (qpos, qvel, act, warm start, ctrl, time...) and the instability flags."""
+        blew = self._blew_up_at_reset
+        return {
+            "rows": torch.from_numpy(self._batch.state.copy()),
+            "unstable": torch.from_numpy(self._unstable.copy()),
+            "blew_up": None if blew is None else torch.from_numpy(blew.copy()),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._check_open()
+        rows = state["rows"].numpy()
+        if rows.shape != self._batch.state.shape:
+            raise ValueError(f"saved physics has shape {rows.shape}, this backend {self._batch.state.shape}")
+        self._batch.state[:] = rows
+        self._unstable[:] = state["unstable"].numpy()
+        self._blew_up_at_reset = None if state["blew_up"] is None else state["blew_up"].numpy().copy()
+        self._physics_changed()  # derived fields (and contact forces) are those of the saved snapshot now
 
     def unstable(self) -> np.ndarray:
         """(N,) bool: envs whose physics blew up during the last step (MuJoCo reset them); a copy."""

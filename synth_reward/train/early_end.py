@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -66,6 +67,21 @@ class EarlyEnd:
         """(N,) the envs this rule ended on the last step (not the task's own termination)."""
         self.ended = {"lost": 0, "out_of_reach": 0}
         """episodes ended by each rule so far (for logs and tests)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """The per-env counters, for a checkpoint taken mid-episode."""
+        return {
+            "held_at_start": self._held_at_start.clone(),
+            "failing_for": self._failing_for.clone(),
+            "failed": self._failed.clone(),
+            "ended_now": self.ended_now.clone(),
+            "ended": dict(self.ended),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._held_at_start, self._failing_for = state["held_at_start"].clone(), state["failing_for"].clone()
+        self._failed, self.ended_now = state["failed"].clone(), state["ended_now"].clone()
+        self.ended = dict(state["ended"])
 
     def __call__(self, state: State) -> torch.Tensor:
         conds = torch.stack([c.to(torch.bool).cpu() for c in self._conditions(state)], dim=1)  # (N, C)

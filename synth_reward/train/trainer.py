@@ -32,7 +32,7 @@ from rsl_rl.models import MLPModel
 from rsl_rl.utils import resolve_class
 from tensordict import TensorDict
 
-from synth_reward.atomic import write_text
+from synth_reward.atomic import replacing, write_text
 from synth_reward.envs.batched import RewardFn
 from synth_reward.envs.tasks import Task, get_task
 from synth_reward.errors import UsageError
@@ -175,13 +175,16 @@ class Trainer:
             "torch_rng": torch.get_rng_state(),
             "env_rng": self.env.env.rng.bit_generator.state,
             "reward_norm": self.env.reward_normalizer.state_dict() if self.env.reward_normalizer else None,
+            "env_state": self.env.state_dict(),
         }
 
     def save_checkpoint(self, path: str | Path) -> None:
         save_checkpoint(self.checkpoint(), Path(path))
 
     def load_checkpoint(self, path: str | Path) -> None:
-        """Restore networks, optimizer, counters and RNGs (the envs start new episodes)."""
+        """Restore networks, optimizer, counters, RNGs and the envs mid-episode: the run continues exactly.
+
+        (A checkpoint from before 0.3 has no env state: its envs start new episodes.)"""
         ckpt = load_checkpoint(Path(path))
         if ckpt["task_id"] != self.task.id:
             raise UsageError(f"checkpoint {path} was trained on task {ckpt['task_id']!r}, not {self.task.id!r}")
@@ -200,6 +203,9 @@ class Trainer:
             self.env.reward_normalizer.load_state_dict(ckpt["reward_norm"])
         torch.set_rng_state(ckpt["torch_rng"])
         self.env.env.rng.bit_generator.state = ckpt["env_rng"]
+        saved = ckpt.get("env_state")
+        if saved is not None and len(saved["obs"]) == self.env.num_envs:
+            self.env.load_state_dict(saved)
 
     # ---- the run folder ---------------------------------------------------------------------
     def _start_folder(self, resume: bool) -> None:
@@ -410,10 +416,8 @@ def train(
 # ---- checkpoint files --------------------------------------------------------------------------
 def save_checkpoint(ckpt: dict[str, Any], path: Path) -> None:
     """torch.save to a temporary file, then rename: a killed process never leaves half a checkpoint."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(ckpt, tmp)
-    tmp.replace(path)
+    with replacing(path) as tmp:
+        torch.save(ckpt, tmp)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

@@ -12,11 +12,13 @@ the episode's end reason and, where the task has one, the human reward's return.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import signal
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from rsl_rl.env import VecEnv
@@ -290,6 +292,30 @@ class TrainEnv(VecEnv):  # type: ignore[misc]  # rsl_rl has no type information
             else:
                 log.human_returns += self.guard.human_sum[ids].tolist()
                 self.guard.human_sum[ids] = 0
+
+    def state_dict(self) -> dict[str, Any]:
+        """The envs mid-episode and every per-env sum beside them (human return, early ending, the reward
+        normaliser's discounted return, episodes not yet recorded): a resumed run continues these episodes."""
+        return {
+            "env": self.env.state_dict(),
+            "obs": self._obs.clone(),
+            "reward_calls": self.guard.calls,
+            "human_sum": self.guard.human_sum.clone(),
+            "early_end": self.early_end.state_dict() if self.early_end is not None else None,
+            "normalizer_ret": self.reward_normalizer.ret.clone() if self.reward_normalizer is not None else None,
+            "log": dataclasses.asdict(self.log),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.env.load_state_dict(state["env"])
+        self._obs = state["obs"].clone()
+        self.guard.calls = int(state["reward_calls"])
+        self.guard.human_sum = state["human_sum"].clone()
+        if self.early_end is not None and state["early_end"] is not None:
+            self.early_end.load_state_dict(state["early_end"])
+        if self.reward_normalizer is not None and state["normalizer_ret"] is not None:
+            self.reward_normalizer.ret = state["normalizer_ret"].clone()
+        self.log = EpisodeLog(**state["log"])
 
     def drain(self) -> EpisodeLog:
         """The episodes finished since the last drain; starts a new log."""
