@@ -172,6 +172,10 @@ app.command("train")(train_command)
 app.command("eval")(eval_command)
 app.command("analyze")(analyze_command)
 
+from synth_reward.batch.cli import batch_command  # noqa: E402
+
+app.command("batch")(batch_command)
+
 
 def _click_types() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
     """Click's usage-error and abort classes, from every click that may raise them.

@@ -80,6 +80,23 @@ BAD = [
     ["analyze", "RUNS/none"],
     ["resume", "no-such-run"],
     ["show", "no-such-run"],
+    # batch
+    ["batch"],
+    ["batch", "no_such_suite"],
+    ["batch", "posture", "--tasks", "humanoid/fly"],
+    ["batch", "posture", "--workers", "0"],
+    ["batch", "posture", "--workers", "-1"],
+    ["batch", "posture", "--cpus-per-run", "0"],
+    ["batch", "posture", "--steps", "0"],
+    ["batch", "posture", "-k", "0"],
+    ["batch", "posture", "--executor", "slurm"],
+    ["batch", "posture", "--ray-address", "auto"],
+    ["batch", "posture", "--executor", "ray", "--ray-address", "127.0.0.1:1"],
+    ["batch", "posture", "--executor", "ray", "--ray-address", "not-an-address"],
+    ["batch", "posture", "--resume", "RUNS"],
+    ["batch", "--resume", "RUNS"],
+    ["batch", "--table", "no-such-batch"],
+    ["batch", "--resume", "RUNS", "--json"],
 ]
 
 
