@@ -146,7 +146,12 @@ def interrupt_all(grace_s: float = 60.0) -> None:
 
 
 def _die_with_parent() -> None:
-    """In the child, before exec: SIGINT when the batch process dies (prctl PR_SET_PDEATHSIG, Linux)."""
+    """In the child, before exec: SIGINT when the batch process dies (prctl PR_SET_PDEATHSIG, Linux).
+
+    SIGINT is reset to its default first: a batch started in the background by a shell inherits
+    SIGINT ignored, and so would its units, which then could not be interrupted at all.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     try:
         import ctypes
 
