@@ -43,3 +43,10 @@ def not_blank(png: Path, min_colors: int = 64) -> bool:
     with Image.open(png) as image:
         colors = image.convert("RGB").getcolors(maxcolors=1 << 20)
     return colors is None or len(colors) >= min_colors
+
+
+def keep(shot: Path) -> None:
+    """Copy a screenshot to SYNTH_REWARD_SCREENSHOTS, when set (how docs/images/ are made)."""
+    folder = os.environ.get("SYNTH_REWARD_SCREENSHOTS")
+    if folder:
+        shutil.copy(shot, Path(folder) / shot.name)

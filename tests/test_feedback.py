@@ -197,7 +197,7 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(small_run, tmp_path) -
 
 # ---- the report ----------------------------------------------------------------------------------------
 def test_report_opens_in_chromium_with_its_plots(small_run, tmp_path) -> None:
-    from tests.browser import chromium, not_blank
+    from tests.browser import chromium, keep, not_blank
 
     run = copy_run(small_run, tmp_path)
     assert (run / "report.html").is_file()  # written by the main command
@@ -229,4 +229,41 @@ def test_report_opens_in_chromium_with_its_plots(small_run, tmp_path) -> None:
         assert len(images) >= 5 and all(width for _, width in images), images  # plots and strips decoded
         shot = tmp_path / "report.png"
         page.screenshot(path=str(shot), full_page=True)
+        page.screenshot(path=str(tmp_path / "report-top.png"))
     assert not_blank(shot)
+    keep(tmp_path / "report-top.png")
+
+
+# ---- editing the success check ------------------------------------------------------------------------
+def test_edit_success_is_vetted_recorded_and_only_for_free_form_runs(tmp_path) -> None:
+    from synth_reward.agent.loop import Loop
+    from synth_reward.agent.records import RunSettings
+    from synth_reward.agent.resolve import resolve_task
+
+    good = 'import torch\n\ndef success(state):\n    """The torso above 1.1 m."""\n    return state.body(\'torso\').height > 1.1\n'
+    bad = "import os\n\ndef success(state):\n    return os.getcwd()\n"
+    settings = RunSettings(instruction="make the hopper stand tall and still", designer="offline")
+    store = RunStore.create(tmp_path, settings.instruction, run_id="free")
+    first = 'import torch\n\ndef success(state):\n    """Tall."""\n    return state.body(\'torso\').height > 1.0\n'
+    resolved = resolve_task(settings.instruction).with_success(first, "file")
+    store.write_json("task.json", resolved)
+    loop = Loop(store, settings, resolved=resolved)
+    loop.resolved = resolved
+    loop._stages()
+    with pytest.raises(UsageError, match="rejected at stage"):
+        loop.edit_success(bad, who="ana")
+    assert json.loads((store.path / "task.json").read_text())["success_code"] == first  # not applied
+    loop.edit_success(good, who="ana")
+    assert json.loads((store.path / "task.json").read_text())["success_code"].strip() == good.strip()
+    assert "1.1" in (store.path / "success.py").read_text()
+    edits = Session(store).edits()
+    assert [(e.accepted, e.who) for e in edits] == [(False, "ana"), (True, "ana")] and "os" in edits[0].reason
+    with pytest.raises(UsageError, match="empty"):
+        loop.edit_success("  ")
+    builtin = resolve_task("make the ant lie down")
+    store2 = RunStore.create(tmp_path, builtin.instruction, run_id="builtin")
+    loop2 = Loop(store2, RunSettings(instruction=builtin.instruction), resolved=builtin)
+    loop2.resolved = builtin
+    with pytest.raises(UsageError, match="ant/lie_down is a built-in task"):
+        loop2.edit_success(good)
+    assert not (store2.path / "session.jsonl").exists()

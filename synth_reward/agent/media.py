@@ -104,7 +104,8 @@ def _main(argv: list[str]) -> int:
     data = load_npz(states)
     morphology, lengths, success = str(data["morphology"]), data["lengths"], data["success"]
     fractions = [float(np.mean(success[e, : max(1, int(n))])) for e, n in enumerate(lengths)]
-    best, worst = int(np.argmax(fractions)), int(np.argmin(fractions))
+    best = int(np.argmax(fractions))
+    worst = max(i for i, f in enumerate(fractions) if f == min(fractions))  # (ties: another episode than best)
     dt = float(data["dt"])
     record: dict[str, Any] = {"states": str(states.name), "morphology": morphology, "episodes": len(lengths)}
     for name, episode in (("best", best), ("worst", worst)):

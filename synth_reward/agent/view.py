@@ -63,7 +63,7 @@ class CandidateView:
             return "not vetted yet"
         if self.verdict.get("accepted"):
             ms = self.verdict.get("ms_per_call")
-            return "accepted by the critic" + (f" ({ms:.1f} ms per call)" if ms else "")
+            return "accepted by the critic" + (f" ({ms:.2f} ms per call)" if ms else "")
         return f"rejected at {self.verdict.get('stage')}: {self.verdict.get('reason', '')}"
 
     @property
