@@ -43,6 +43,7 @@ RUN_ARGS = [
     "2",
     "--target-success",
     "0",
+    "--no-video",
 ]
 _cache: dict[str, object] = {}
 
