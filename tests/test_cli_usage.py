@@ -97,6 +97,20 @@ BAD = [
     ["batch", "--resume", "RUNS"],
     ["batch", "--table", "no-such-batch"],
     ["batch", "--resume", "RUNS", "--json"],
+    # feedback sessions, the review page, the HTML report
+    ["feedback"],
+    ["review"],
+    ["report"],
+    ["feedback", "no-such-run"],
+    ["feedback", "no-such-run", "--text", ""],
+    ["feedback", "no-such-run", "--text", "   "],
+    ["feedback", "no-such-run", "--act", "dance"],
+    ["feedback", "no-such-run", "--act", "edit_success", "--success", "RUNS/missing.py"],
+    ["review", "no-such-run"],
+    ["review", "no-such-run", "--port", "0"],
+    ["review", "no-such-run", "--port", "70000"],
+    ["report", "no-such-run"],
+    ["report", "no-such-run", "--runs", "RUNS"],
 ]
 
 

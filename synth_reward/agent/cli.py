@@ -217,6 +217,7 @@ def show_command(
             **store.info().model_dump(mode="json"),
             "candidates": [r for r in (c.read("result") for c in store.candidates()) if r],
             "report": store.read_text("report.md"),
+            "report_html": str(store.path / "report.html") if (store.path / "report.html").is_file() else None,
         }
         print_json(console, value)
         return
@@ -230,6 +231,12 @@ def show_command(
         ]
         report = "\n".join(lines)
     console.print(report, highlight=False, markup=False)
+    html = store.path / "report.html"
+    console.print(
+        f"HTML report: {html}" if html.is_file() else f"HTML report: none yet (`synth-reward report {store.run_id}`)",
+        highlight=False,
+        markup=False,
+    )
 
 
 def _drive(loop: Any, settings: Any) -> None:
@@ -239,6 +246,7 @@ def _drive(loop: Any, settings: Any) -> None:
         summary = loop.run()
     console.print(f"{summary.status}: {summary.message}", highlight=False, markup=False)
     console.print(f"report: {Path(summary.run_dir) / 'report.md'}", highlight=False, markup=False)
+    console.print(f"HTML report: {Path(summary.run_dir) / 'report.html'}", highlight=False, markup=False)
     if summary.best_reward_file:
         console.print(f"best reward: {summary.best_reward_file}", highlight=False, markup=False)
     if summary.status == "stopped":  # spend cap (3) or an LLM failure (1); `resume` continues it
