@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from synth_reward.agent.session import LOCK_FILE, Act, RunLock, Session, check_not_in_use, make_act
+from synth_reward.agent.session import LOCK_FILE, SESSION_PAUSED, Act, RunLock, Session, check_not_in_use, make_act
 from synth_reward.agent.store import RunStore
 from synth_reward.errors import UsageError
 from tests import feedback_run
@@ -136,7 +136,7 @@ def test_terminal_session_stopped_half_way_resumes_and_an_accept_finishes_it(sma
     (prompt,) = prompts_with(run, WORDS)
     last = prompt["messages"][-1]["content"]
     assert "What a person watching the policy said about candidate i1c0" in last and "most important" in last
-    assert "Best so far: i1c0" in last  # next to the analyzer's numbers about the candidate they chose
+    assert "The person chose i1c0, success rate" in last  # next to the analyzer's numbers about their candidate
     design = json.loads((run / "iter_02" / "design.json").read_text())
     assert design["parent"] == "i1c0" and design["feedback"]["human"] == WORDS
 
@@ -153,6 +153,37 @@ def test_terminal_session_stopped_half_way_resumes_and_an_accept_finishes_it(sma
     assert WORDS in html and summary["best"] in html
     shown = cli("show", run.name, "--out", runs)
     assert f"HTML report: {run / 'report.html'}" in shown.stdout
+
+
+def test_choose_and_skip_each_run_an_iteration_from_their_base(small_run, tmp_path) -> None:
+    """`choose` a candidate that is not the automatic best: the next iteration is written from it, with the
+    words; `skip`: the one after from the automatic best, with no words. The run then waits for the person."""
+    run = copy_run(small_run, tmp_path)
+    runs = str(run.parent)
+    results = [json.loads(p.read_text()) for p in sorted(run.glob("iter_01/cand_*/result.json"))]
+    best = json.loads((run / "summary.json").read_text())["best"]
+    other = next(r["id"] for r in results if r["id"] != best and r["stage"] in ("analyzed", "eliminated"))
+    words = "this one keeps its balance better; build on it"
+    chose = cli("feedback", run.name, "--out", runs, "--act", "choose", "--candidate", other, "--text", words)
+    assert chose.returncode == 0, chose.stdout + chose.stderr
+    design = json.loads((run / "iter_02" / "design.json").read_text())
+    assert design["parent"] == other and design["feedback"]["human"] == words
+    assert design["feedback"]["human_candidate"] == other
+    (prompt,) = prompts_with(run, words)
+    last = prompt["messages"][-1]["content"]
+    assert f"(candidate {other}) was chosen by the person" in last and f"The person chose {other}" in last
+    info = json.loads((run / "run.json").read_text())
+    assert (info["status"], info["message"]) == ("stopped", SESSION_PAUSED)
+
+    skipped = cli("feedback", run.name, "--out", runs, "--act", "skip")
+    assert skipped.returncode == 0, skipped.stdout + skipped.stderr
+    design = json.loads((run / "iter_03" / "design.json").read_text())
+    scores = {r["id"]: r for r in (json.loads(p.read_text()) for p in run.glob("iter_0[12]/cand_*/result.json"))}
+    assert design["parent"] in scores and design["feedback"]["human"] is None
+    assert len(prompts_with(run, words)) == 1  # the words belong to the round they were given in
+    assert [(a.act, a.candidate) for a in Session(RunStore.open(run)).acts()] == [("choose", other), ("skip", None)]
+    assert json.loads((run / "run.json").read_text())["status"] == "stopped"
+    assert not (run / LOCK_FILE).exists()
 
 
 def test_bad_input_is_one_line_exit_2_and_changes_nothing(small_run, tmp_path) -> None:

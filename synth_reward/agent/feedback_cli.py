@@ -126,7 +126,6 @@ def feedback_command(
         console.print(line, highlight=False, markup=False)
 
     designer = "LLM " + str(settings.llm.get("model")) if settings.designer == "llm" else "offline template designer"
-    ran = False
     with RunLock(store, "synth-reward feedback"):
         loop = Loop(store, settings)
 
@@ -180,16 +179,11 @@ def feedback_command(
                 echo(f"{summary.status}: {summary.message}")
                 echo(f"report: {store.path / 'report.html'}")
                 return
-            ran = True
             advance()
             if act is not None:
                 draw_latest(loop, store)
                 print_iteration(load_run(store), loop.latest, echo)
                 break
-        if ran:
-            store.update_info(
-                status="stopped", message="feedback session paused; continue with `synth-reward feedback`"
-            )
     echo(f"session saved in {store.path / 'session.jsonl'}; continue with `synth-reward feedback {store.run_id}`")
 
 

@@ -45,7 +45,7 @@ from synth_reward.agent.report import render_report
 from synth_reward.agent.resolve import ResolvedTask, resolve_task
 from synth_reward.agent.runner import Runner, one_line, read_record
 from synth_reward.agent.search import Bracket, Score, best_of, new_bracket, play
-from synth_reward.agent.session import Act, RunLock, Session, human_feedback, make_act
+from synth_reward.agent.session import SESSION_PAUSED, Act, RunLock, Session, human_feedback, make_act
 from synth_reward.agent.store import CandidateStore, RunStore
 from synth_reward.errors import SynthRewardError, UsageError
 from synth_reward.train.analyzer import render_failures, render_reflection
@@ -189,21 +189,24 @@ class Loop:
                     break
             session = Session(store)
             edits = session.edits()
+            rounds = 0
             for act in session.rounds():
                 if act.iteration != iteration:
                     continue  # (recorded about an iteration that is not the latest: never by the front ends)
                 base = self.results.get(act.candidate or "") if act.candidate else best
-                feedback = self._feedback(iteration, base)
+                feedback = self._feedback(iteration, base, chosen=act.candidate is not None)
                 feedback.human = human_feedback(act, edits)
-                feedback.human_candidate = act.candidate if feedback.human else None
                 iteration += 1
                 self._emit("iteration", iteration=iteration, of=iteration, session=act.act, who=act.who)
                 self._iteration(iteration, base, feedback)
                 best = best_of(self.results.values())
                 store.log("iteration_done", iteration=iteration, best=best.id if best else None, session=act.act)
+                rounds += 1
             self.latest = iteration
             if not self._designed and before.status == "finished":  # (a finished run opened for a session)
                 store.update_info(status=before.status, message=before.message)
+            elif rounds:  # a session's iteration is ready: the run waits for the person (run() finishes it)
+                store.update_info(status="stopped", message=SESSION_PAUSED)
             return best
         except KeyboardInterrupt:
             store.update_info(status="stopped", message=INTERRUPTED)
@@ -404,8 +407,9 @@ class Loop:
         self._emit("candidate", **result.model_dump())
 
     # ---- feedback for the next round ---------------------------------------------------------
-    def _feedback(self, iteration: int, best: CandidateResult | None) -> Feedback:
-        """What the next round's designer hears: this round's failures and the best candidate's analysis."""
+    def _feedback(self, iteration: int, best: CandidateResult | None, chosen: bool = False) -> Feedback:
+        """What the next round's designer hears: this round's failures and the best candidate's analysis
+        (or, `chosen`, the analysis of the candidate a person picked as the base)."""
         mine = [r for r in self.results.values() if r.iteration == iteration]
         fb = Feedback(
             rejections=[Note(candidate=r.id, reason=r.reason) for r in mine if r.stage == "rejected"],
@@ -414,12 +418,13 @@ class Loop:
             ],
             review_objections=[f"{r.id}: {r.reason}" for r in mine if r.stage == "review_objected"],
         )
+        fb.human_candidate = best.id if chosen and best is not None else None
         if best is not None and best.success_rate is None:  # a person chose one that was not evaluated
             fb.result = f"The person chose {best.id} as the base ({best.stage}: {best.reason[:200]})."
         elif best is not None:
             fb.success_rate = best.success_rate
             fb.result = (
-                f"Best so far: {best.id}, success rate {best.success_rate:.0%} over "
+                f"{'The person chose' if chosen else 'Best so far:'} {best.id}, success rate {best.success_rate:.0%} over "
                 f"{self.settings.eval_episodes} evaluation episodes "
                 f"(mean successful-step fraction {best.progress or 0:.2f})."
             )

@@ -100,7 +100,7 @@ class Feedback(BaseModel):
     human: str | None = None
     """A person's words after watching the policy (a feedback session, agent/session.py)."""
     human_candidate: str | None = None
-    """The candidate the person's words are about (the base of this iteration)."""
+    """The candidate a person picked as the base of this iteration (their words, if any, are about it)."""
 
 
 class Best(BaseModel):
@@ -217,7 +217,12 @@ def feedback_prompt(iteration: int, feedback: Feedback, best: Best | None = None
             if feedback.success_rate is not None
             else ""
         )
-    return render("feedback", iteration=iteration, candidate=best.candidate, result=result, sections=sections)
+    why = (
+        "was chosen by the person watching the policies as the base for this iteration"
+        if feedback.human_candidate and feedback.human_candidate == best.candidate
+        else "was the best of the last iteration"
+    )
+    return render("feedback", iteration=iteration, candidate=best.candidate, why=why, result=result, sections=sections)
 
 
 # ---- conversations -----------------------------------------------------------------------

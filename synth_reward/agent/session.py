@@ -44,6 +44,8 @@ from synth_reward.errors import UsageError
 
 SESSION_FILE = "session.jsonl"
 LOCK_FILE = "run.lock"
+SESSION_PAUSED = "feedback session paused; continue with `synth-reward feedback` (or `resume` to finish)"
+"""run.json's message while a session's latest iteration waits for the person."""
 ActKind = Literal["feedback", "choose", "skip", "accept", "edit_success"]
 ACTS: tuple[str, ...] = ("feedback", "choose", "skip", "accept", "edit_success")
 ROUND_ACTS = ("feedback", "choose", "skip")
