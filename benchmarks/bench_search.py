@@ -9,8 +9,14 @@ Prints, per task and protocol, the env steps all training took (from each run's 
 the final success rate, then the ratio of env steps (halving / eureka; the goal is at most 0.5) where the
 halving run's success is at least the Eureka run's.
 
+Every (task, protocol) run has its own folder, OUT/PROTOCOL/TASK: run the same command again after a stop
+(Ctrl-C, a reboot, the end of a working day) and finished runs are read back, an unfinished one is continued
+with `synth-reward resume` (nothing trained twice), so the five-task comparison (hours on 2 cores) can be
+gathered in several sittings. The minutes are those of the invocations that ended (a killed one's are lost;
+the row says `resumed`).
+
     python benchmarks/bench_search.py --tasks humanoid/kneel --iterations 1
-    python benchmarks/bench_search.py            # the five tasks of the time-to-skill issue, I = 2
+    python benchmarks/bench_search.py            # the five tasks of the time-to-skill issue, I = 2, 1.2 M
 """
 
 from __future__ import annotations
@@ -47,38 +53,36 @@ def env_steps(run: Path) -> int:
 
 
 def one(task: str, protocol: str, args: argparse.Namespace) -> dict[str, Any]:
-    out = Path(args.out) / protocol
+    out = Path(args.out) / protocol / task.replace("/", "-")
     extra = ["--search", "full", "--final-seeds", "1", "--final-steps", str(args.steps)] if protocol == "eureka" else []
-    argv = [
-        sys.executable,
-        "-m",
-        "synth_reward.cli",
-        INSTRUCTIONS[task],
-        "--steps",
-        str(args.steps),
-        "-k",
-        str(args.samples),
-        "-i",
-        str(args.iterations),
-        "--no-video",
-        "--out",
-        str(out),
-        *extra,
-    ]
-    before = set(out.glob("*")) if out.exists() else set()
-    start = time.perf_counter()
-    proc = subprocess.run(argv, capture_output=True, text=True)
-    minutes = (time.perf_counter() - start) / 60
-    if proc.returncode != 0:
-        return {"task": task, "protocol": protocol, "error": proc.stderr.strip()[-500:]}
-    (run,) = set(out.glob("*")) - before
+    runs = sorted(p for p in out.glob("*") if (p / "run.json").is_file()) if out.exists() else []
+    book = out / "bench.json"
+    spent = json.loads(book.read_text())["minutes"] if book.is_file() else 0.0
+    resumed = bool(runs) and not (runs[-1] / "summary.json").is_file()
+    if runs and not resumed:
+        run = runs[-1]
+    else:
+        if resumed:
+            argv = [sys.executable, "-m", "synth_reward.cli", "resume", str(runs[-1])]
+        else:
+            argv = [sys.executable, "-m", "synth_reward.cli", INSTRUCTIONS[task], "--steps", str(args.steps)]
+            argv += ["-k", str(args.samples), "-i", str(args.iterations), "--no-video", "--out", str(out), *extra]
+        start = time.perf_counter()
+        proc = subprocess.run(argv, capture_output=True, text=True)
+        spent += (time.perf_counter() - start) / 60
+        out.mkdir(parents=True, exist_ok=True)
+        book.write_text(json.dumps({"minutes": spent}))
+        if proc.returncode != 0:
+            return {"task": task, "protocol": protocol, "error": proc.stderr.strip()[-500:]}
+        (run,) = [p for p in out.glob("*") if (p / "run.json").is_file()]
     summary = json.loads((run / "summary.json").read_text())
     final = summary.get("final") or {}
     return {
         "task": task,
         "protocol": protocol,
         "env_steps": env_steps(run),
-        "minutes": round(minutes, 2),
+        "minutes": round(spent, 2),
+        "resumed": resumed,
         "success": final.get("success_mean"),
         "final_mode": final.get("mode"),
         "run": str(run),
@@ -88,10 +92,10 @@ def one(task: str, protocol: str, args: argparse.Namespace) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", nargs="+", default=TASKS, choices=TASKS)
-    parser.add_argument("--steps", type=int, default=600_000)
+    parser.add_argument("--steps", type=int, default=1_200_000)  # the main command's default
     parser.add_argument("--samples", type=int, default=3)
     parser.add_argument("--iterations", type=int, default=2)
-    parser.add_argument("--out", default="/tmp/bench_search")
+    parser.add_argument("--out", default="runs/bench_search")
     args = parser.parse_args()
     print(f"processor: {cpu_name()}; K={args.samples} I={args.iterations} steps={args.steps}", flush=True)
     rows = []
