@@ -116,6 +116,8 @@ def test_the_table_in_three_formats_and_again_with_table(local_batch) -> None:
     assert cheetah["human_normalized_score"] != "" and int(cheetah["env_steps"]) > 0
     page = (batch / "table.html").read_text()
     assert "<table>" in page and "data:image/png;base64," in page and "http" not in page.replace("http-equiv", "")
+    for r in rows:  # each task opens its run's own report (a relative link inside the batch folder)
+        assert f"<a href='{r['report_html']}'>{r['task_id']}</a>" in page and (batch / r["report_html"]).is_file()
     again = _cli("batch", "--table", str(batch), "--json", cwd=local_batch["tmp"])
     assert again.returncode == 0, again.stderr
     value = json.loads(again.stdout)

@@ -58,6 +58,10 @@ class BatchRow(BaseModel):
     task_id: str
     state: EntryState
     reason: str = ""
+    run_id: str | None = None
+    """The task's run folder, inside the batch folder."""
+    report_html: str | None = None
+    """Its report.html relative to the batch folder, once the run has written one (the HTML table links it)."""
     success: float | None = None
     """Final success rate of the synthesized reward's policy (fresh evaluation episodes)."""
     human_success: float | None = None

@@ -14,6 +14,7 @@ import html
 import io
 import json
 import math
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,14 @@ def row(batch: Batch, entry: BatchEntry) -> BatchRow:
 
     run_dir = batch.run_dir(entry)
     data = _read(run_dir / "summary.json")
-    base = BatchRow(task_id=entry.task_id, state=entry.state, reason=entry.reason)
+    report = run_dir / "report.html"
+    base = BatchRow(
+        task_id=entry.task_id,
+        state=entry.state,
+        reason=entry.reason,
+        run_id=entry.run_id,
+        report_html=f"{entry.run_id}/report.html" if report.is_file() else None,
+    )
     if data is None:
         return base
     summary = RunSummary.model_validate(data)
@@ -188,6 +196,10 @@ def html_page(table: list[BatchRow], s: BatchSummary, title: str) -> str:
     for r in table:
         values = r.model_dump()
         cells = "".join(f"<td>{html.escape(cell(k, values[k]))}</td>" for k, _ in COLUMNS)
+        if r.report_html:  # the task's name opens its run's report (a relative link: the folder moves whole)
+            task = html.escape(cell("task_id", r.task_id))
+            link = f"<td><a href='{html.escape(urllib.parse.quote(r.report_html))}'>{task}</a></td>"
+            cells = cells.replace(f"<td>{task}</td>", link, 1)
         body.append(f"<tr title='{html.escape(r.reason)}'>{cells}</tr>")
     image = base64.b64encode(plot_png(table)).decode()
     return (
