@@ -166,11 +166,22 @@ app.command("run")(run_command)
 app.command("resume")(resume_command)
 app.command("show")(show_command)
 
+from synth_reward.agent.feedback_cli import feedback_command, report_command  # noqa: E402
+from synth_reward.web.cli import review_command  # noqa: E402 (the review page: imports starlette only when run)
+
+app.command("feedback")(feedback_command)
+app.command("review")(review_command)
+app.command("report")(report_command)
+
 from synth_reward.train.cli import analyze_command, eval_command, train_command  # noqa: E402
 
 app.command("train")(train_command)
 app.command("eval")(eval_command)
 app.command("analyze")(analyze_command)
+
+from synth_reward.batch.cli import batch_command  # noqa: E402
+
+app.command("batch")(batch_command)
 
 
 def _click_types() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:

@@ -12,6 +12,24 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from synth_reward.agent.options import (
+    ApiBase,
+    Episodes,
+    FinalEpisodes,
+    FinalSeeds,
+    FinalSteps,
+    Iterations,
+    Model,
+    NumEnvs,
+    Review,
+    Samples,
+    Search,
+    Seed,
+    SpendCap,
+    Steps,
+    TargetSuccess,
+    Video,
+)
 from synth_reward.errors import UsageError
 from synth_reward.output import print_json
 
@@ -108,78 +126,22 @@ def run_command(
             "--success", help="Your own success(state) check (free-form instructions); vetted, then frozen for the run."
         ),
     ] = None,
-    samples: Annotated[int, typer.Option("--samples", "-k", min=1, help="Reward candidates per iteration (K).")] = 3,
-    iterations: Annotated[int, typer.Option("--iterations", "-i", min=1, help="Design-train-analyze rounds (I).")] = 2,
-    steps: Annotated[
-        int,
-        typer.Option(
-            "--steps",
-            min=1,
-            help="Env steps the search's winner trains at most; with successive halving the others stop at a "
-            "half, a quarter...",
-        ),
-    ] = 1_200_000,
-    target_success: Annotated[
-        float,
-        typer.Option(
-            "--target-success",
-            min=0,
-            max=1,
-            help="Stop once the success check is met this often: the winner's training stops at this training "
-            "success rate and no iteration starts after one whose best reached it in evaluation; 0: off.",
-        ),
-    ] = 0.9,
-    search: Annotated[
-        str,
-        typer.Option(
-            "--search",
-            help="halving: successive halving over each iteration's candidates; full: every candidate trains "
-            "--steps (Eureka's protocol).",
-        ),
-    ] = "halving",
-    final_seeds: Annotated[
-        int,
-        typer.Option(
-            "--final-seeds",
-            min=0,
-            help="Retrain the best reward on this many fresh seeds (Eureka's protocol); 0: evaluate the "
-            "winner's own policy on fresh episodes.",
-        ),
-    ] = 0,
-    final_episodes: Annotated[
-        int, typer.Option("--final-episodes", min=1, help="Episodes of the final evaluation (fresh seeds).")
-    ] = 32,
-    final_steps: Annotated[
-        int | None,
-        typer.Option("--final-steps", min=1, help="Env steps per final retraining (default: twice --steps)."),
-    ] = None,
-    episodes: Annotated[int, typer.Option("--episodes", min=1, help="Evaluation episodes per policy.")] = 8,
-    num_envs: Annotated[int | None, typer.Option("--num-envs", min=1, help="Parallel envs in training.")] = None,
-    model: Annotated[
-        str | None,
-        typer.Option(
-            "--model",
-            help="LLM by litellm name (openai/gpt-4o, "
-            "anthropic/claude-..., openai/<local> with --api-base); "
-            "env SYNTH_REWARD_MODEL.",
-        ),
-    ] = None,
-    api_base: Annotated[
-        str | None,
-        typer.Option(
-            "--api-base", help="OpenAI-compatible base URL (vLLM, Ollama, llama.cpp); env SYNTH_REWARD_API_BASE."
-        ),
-    ] = None,
-    spend_cap: Annotated[
-        float | None,
-        typer.Option(
-            "--spend-cap",
-            help="Stop the run before LLM spend passes this many US dollars; env SYNTH_REWARD_SPEND_CAP_USD.",
-        ),
-    ] = None,
-    review: Annotated[bool, typer.Option("--review/--no-review", help="LLM review of each vetted reward.")] = False,
-    video: Annotated[bool, typer.Option("--video/--no-video", help="Render MP4s of the best policy.")] = True,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the designer and of training.")] = 0,
+    samples: Samples = 3,
+    iterations: Iterations = 2,
+    steps: Steps = 1_200_000,
+    target_success: TargetSuccess = 0.9,
+    search: Search = "halving",
+    final_seeds: FinalSeeds = 0,
+    final_episodes: FinalEpisodes = 32,
+    final_steps: FinalSteps = None,
+    episodes: Episodes = 8,
+    num_envs: NumEnvs = None,
+    model: Model = None,
+    api_base: ApiBase = None,
+    spend_cap: SpendCap = None,
+    review: Review = False,
+    video: Video = True,
+    seed: Seed = 0,
     out: Annotated[Path, typer.Option("--out", help="Folder that holds run folders.")] = Path("runs"),
 ) -> None:
     """Design, vet, train and refine reward code for an instruction; the run folder keeps everything."""
@@ -255,6 +217,7 @@ def show_command(
             **store.info().model_dump(mode="json"),
             "candidates": [r for r in (c.read("result") for c in store.candidates()) if r],
             "report": store.read_text("report.md"),
+            "report_html": str(store.path / "report.html") if (store.path / "report.html").is_file() else None,
         }
         print_json(console, value)
         return
@@ -268,6 +231,12 @@ def show_command(
         ]
         report = "\n".join(lines)
     console.print(report, highlight=False, markup=False)
+    html = store.path / "report.html"
+    console.print(
+        f"HTML report: {html}" if html.is_file() else f"HTML report: none yet (`synth-reward report {store.run_id}`)",
+        highlight=False,
+        markup=False,
+    )
 
 
 def _drive(loop: Any, settings: Any) -> None:
@@ -277,6 +246,7 @@ def _drive(loop: Any, settings: Any) -> None:
         summary = loop.run()
     console.print(f"{summary.status}: {summary.message}", highlight=False, markup=False)
     console.print(f"report: {Path(summary.run_dir) / 'report.md'}", highlight=False, markup=False)
+    console.print(f"HTML report: {Path(summary.run_dir) / 'report.html'}", highlight=False, markup=False)
     if summary.best_reward_file:
         console.print(f"best reward: {summary.best_reward_file}", highlight=False, markup=False)
     if summary.status == "stopped":  # spend cap (3) or an LLM failure (1); `resume` continues it

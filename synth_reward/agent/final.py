@@ -66,6 +66,8 @@ class Final:
                 success_mean=ev.success_rate,
                 success_std=0.0,
             )
+            if s.baselines:
+                result = self.baselines(result, ev)
             cand.write("final", result)
         if s.video and not result.videos:
             result.videos, result.video_error = self.videos(cand, "train")
@@ -129,6 +131,42 @@ class Final:
         result.method_return = _nanmean([m.human_return_mean if m else None for m in methods])
         result.human_success = human.success_rate if human else None
         result.sparse_success = sp.success_rate if sp else None
+        h, b, m = result.human_return, result.sparse_return, result.method_return
+        if h is not None and b is not None and m is not None and abs(h - b) > 1e-9:
+            result.human_normalized_score = (m - b) / abs(h - b)
+        return result
+
+    def baselines(self, result: FinalResult, ev: EvalResult) -> FinalResult:
+        """Train the task's human reward and the sparse baseline at the winner's budget, on the winner's fresh episodes.
+
+        The comparison a suite's table prints (`synth-reward batch` turns it on): each baseline
+        trains `steps` env steps (the most the search's winner trained) with the run's seed, and
+        its own policy is evaluated on the same fresh episodes as the winner's. The human
+        normalized score compares the three by the episode return of the human reward, as in
+        `human_normalized`. A baseline that fails to train or evaluate leaves its figure empty.
+        """
+        s, seed = self.settings, FINAL_SEED + self.settings.seed
+        common: dict[str, Any] = {"label": "baseline", "seed": s.seed, "steps": s.steps, "num_envs": s.num_envs}
+        evals: dict[str, EvalResult | None] = {}
+        for name, index in (("human", 0), ("sparse", 1)):
+            if name == "human" and self.runner.task.human_reward is None:
+                continue
+            cand = self.store.candidate(0, index)
+            done = read_record(cand.path / f"{name}_eval" / "eval.json", EvalResult)
+            if done is None:
+                self.emit("stage", {"id": "final", "stage": f"baseline: training the {name} reward"})
+                trained = self.runner.train(cand.path, name, sparse=name == "sparse", **common)
+                if trained.status == "completed":
+                    done, _ = self.runner.evaluate(
+                        cand.path, name, cand.file(f"{name}_eval"), episodes=s.final_episodes, seed=seed
+                    )
+            evals[name] = done
+        human, sparse = evals.get("human"), evals.get("sparse")
+        result.human_success = human.success_rate if human else None
+        result.sparse_success = sparse.success_rate if sparse else None
+        result.human_return = human.human_return_mean if human else None
+        result.sparse_return = sparse.human_return_mean if sparse else None
+        result.method_return = ev.human_return_mean
         h, b, m = result.human_return, result.sparse_return, result.method_return
         if h is not None and b is not None and m is not None and abs(h - b) > 1e-9:
             result.human_normalized_score = (m - b) / abs(h - b)

@@ -9,12 +9,14 @@ module and each handing the next a typed record (agent/records.py):
   (agent/runner.py: isolated `synth-reward train` processes) and keeps the better half each rung;
 - the finalists are evaluated and analyzed (the runner again); the analysis of the best so
   far, rendered as text, is the next round's reward reflection;
-- at the end the best candidate's own policy is evaluated on fresh episodes (agent/final.py)
-  and the report is written (agent/report.py).
+- a feedback session (agent/session.py) adds one iteration per round a person closed, after the
+  run's own: from the candidate they chose, with their words as the most important feedback;
+- at the end the best candidate's own policy (or the one the person accepted) is evaluated on fresh
+  episodes (agent/final.py) and the reports are written (agent/report.py, agent/html_report.py).
 
 Every stage writes its record before the next starts and first looks for it, so
 `synth-reward resume RUN` continues a killed run with nothing designed, paid for or trained
-twice. A candidate that fails anywhere is recorded with its reason and the loop goes on.
+twice. While a process writes the run it holds ``run.lock`` (agent/session.py's `RunLock`). A candidate that fails anywhere is recorded with its reason and the loop goes on.
 Fitness is the task's success check, never the reward the designer wrote.
 """
 
@@ -43,6 +45,7 @@ from synth_reward.agent.report import render_report
 from synth_reward.agent.resolve import ResolvedTask, resolve_task
 from synth_reward.agent.runner import Runner, one_line, read_record
 from synth_reward.agent.search import Bracket, Score, best_of, new_bracket, play
+from synth_reward.agent.session import Act, RunLock, Session, human_feedback, make_act
 from synth_reward.agent.store import CandidateStore, RunStore
 from synth_reward.errors import SynthRewardError, UsageError
 from synth_reward.train.analyzer import render_failures, render_reflection
@@ -51,6 +54,7 @@ from synth_reward.train.records import ANALYSIS_JSON, EVAL_DIR, read_records
 __all__ = ["FinalResult", "Loop", "RunSettings", "RunSummary", "render_report", "settings_for"]
 
 Event = Callable[[str, dict[str, Any]], None]
+INTERRUPTED = "interrupted; continue with `synth-reward resume` (or `feedback` / `review` in a session)"
 
 
 def _noop(event: str, data: dict[str, Any]) -> None:
@@ -103,19 +107,75 @@ class Loop:
         self.results: dict[str, CandidateResult] = {}
         self.resolved: ResolvedTask | None = None
         self.start = time.monotonic()
+        self.latest = 0
+        """The latest iteration (after advance())."""
+        self._designed = False
+        self.stop_kind = ""
 
     # ---- the run -------------------------------------------------------------------------
     def run(self) -> RunSummary:
-        """Resolve the task, run the iterations, evaluate the best; summary.json and report.md at the end."""
+        """Resolve the task, run the iterations (the session's too), evaluate the best (or the accepted one);
+        summary.json, report.md and report.html at the end."""
+        with RunLock(self.store, "synth-reward run"):
+            return self._run()
+
+    def _run(self) -> RunSummary:
         store = self.store
+        try:
+            best = self.advance()
+            accepted = Session(store).accepted()
+            if accepted is not None and accepted.candidate in self.results:
+                best = self.results[accepted.candidate]
+            summary = self._finish(best, accepted)
+            store.update_info(status="finished", message=summary.message)
+        except SpendCapReached as exc:
+            self.stop_kind = "spend_cap"
+            store.update_info(status="stopped", message=str(exc))
+            summary = self._summary("stopped", str(exc), best_of(self.results.values()))
+        except LLMError as exc:
+            self.stop_kind = "llm_error"
+            store.update_info(status="stopped", message=f"LLM error: {exc}")
+            summary = self._summary("stopped", f"LLM error: {exc}", best_of(self.results.values()))
+        except KeyboardInterrupt:
+            store.update_info(status="stopped", message=INTERRUPTED)
+            raise
+        except SynthRewardError as exc:
+            store.update_info(status="failed", message=str(exc))
+            raise
+        self.write_reports(summary)
+        return summary
+
+    def write_reports(self, summary: RunSummary) -> None:
+        """summary.json, report.md and report.html (a report that cannot be drawn is said in report.md)."""
+        from synth_reward.agent.html_report import write_html_report
+
+        self.store.write_json("summary.json", summary)
+        self.store.write_text("report.md", render_report(summary, self.resolved))
+        try:  # the run's result stands without its pictures
+            write_html_report(self.store)
+        except Exception as exc:  # noqa: BLE001
+            self.store.log("report_html_failed", reason=one_line(f"{type(exc).__name__}: {exc}"))
+
+    def advance(self) -> CandidateResult | None:
+        """Run every iteration the records call for, and return the automatic best.
+
+        The run's own iterations first (stopping early at the target success), then one per round of
+        the feedback session (session.jsonl), each from the candidate the person chose with their words.
+        Iterations already done are read back from their records; a killed one continues.
+        """
+        store = self.store
+        before = store.info()
+        self._designed = False
         store.update_info(status="running", message="")
         self.stop_kind = ""
         try:
-            self.resolved = self._resolve()
-            self._emit("task", task=self.resolved.task_id, success=self.resolved.success_text)
-            self._stages()
+            if self.resolved is None:
+                self.resolved = self._resolve()
+                self._emit("task", task=self.resolved.task_id, success=self.resolved.success_text)
+                self._stages()
             best: CandidateResult | None = None
             feedback: Feedback | None = None
+            iteration = 0
             for iteration in range(1, self.settings.iterations + 1):
                 self._emit("iteration", iteration=iteration, of=self.settings.iterations)
                 self._iteration(iteration, best, feedback)
@@ -127,25 +187,75 @@ class Loop:
                     if iteration < self.settings.iterations:
                         self._emit("target_reached", iteration=iteration, best=best.id, success=best.success_rate)
                     break
-            summary = self._finish(best)
-            store.update_info(status="finished", message=summary.message)
-        except SpendCapReached as exc:
-            self.stop_kind = "spend_cap"
-            store.update_info(status="stopped", message=str(exc))
-            summary = self._summary("stopped", str(exc), best_of(self.results.values()))
-        except LLMError as exc:
-            self.stop_kind = "llm_error"
-            store.update_info(status="stopped", message=f"LLM error: {exc}")
-            summary = self._summary("stopped", f"LLM error: {exc}", best_of(self.results.values()))
+            session = Session(store)
+            edits = session.edits()
+            for act in session.rounds():
+                if act.iteration != iteration:
+                    continue  # (recorded about an iteration that is not the latest: never by the front ends)
+                base = self.results.get(act.candidate or "") if act.candidate else best
+                feedback = self._feedback(iteration, base)
+                feedback.human = human_feedback(act, edits)
+                feedback.human_candidate = act.candidate if feedback.human else None
+                iteration += 1
+                self._emit("iteration", iteration=iteration, of=iteration, session=act.act, who=act.who)
+                self._iteration(iteration, base, feedback)
+                best = best_of(self.results.values())
+                store.log("iteration_done", iteration=iteration, best=best.id if best else None, session=act.act)
+            self.latest = iteration
+            if not self._designed and before.status == "finished":  # (a finished run opened for a session)
+                store.update_info(status=before.status, message=before.message)
+            return best
         except KeyboardInterrupt:
-            store.update_info(status="stopped", message="interrupted; continue with `synth-reward resume`")
+            store.update_info(status="stopped", message=INTERRUPTED)
             raise
-        except SynthRewardError as exc:
-            store.update_info(status="failed", message=str(exc))
-            raise
-        store.write_json("summary.json", summary)
-        store.write_text("report.md", render_report(summary, self.resolved))
-        return summary
+
+    # ---- a person's acts (agent/session.py; the terminal and the review page call these) ----------
+    def act(self, act: str, candidate: str | None = None, text: str | None = None, **who: Any) -> Act:
+        """Check and record one act about the latest iteration (advance() first). UsageError if it cannot be done."""
+        made = make_act(
+            act,
+            iteration=self.latest,
+            results=self.results,
+            candidate=candidate,
+            text=text,
+            default_candidate=(b.id if (b := self.latest_best()) else None),
+            **who,
+        )
+        return Session(self.store).append(made)
+
+    def latest_best(self) -> CandidateResult | None:
+        """The best candidate of the latest iteration (the default of feedback and accept)."""
+        return best_of(r for r in self.results.values() if r.iteration == self.latest)
+
+    def edit_success(self, code: str, who: str | None = None, via: str = "terminal") -> Act:
+        """A person's new success check for a free-form run: vetted, recorded, applied only when accepted."""
+        from synth_reward.sandbox import vet_success
+
+        task = self._resolved
+        if not task.free_form:
+            raise UsageError(
+                f"{task.task_id} is a built-in task with its own success check; only a free-form run's check "
+                "can be edited"
+            )
+        if not code.strip():
+            raise UsageError("the success check is empty")
+        verdict = vet_success(code, task.morphology)
+        act = make_act("edit_success", iteration=self.latest, results=self.results, who=who, via=via)
+        act = act.model_copy(
+            update={"success_code": code, "accepted": verdict.accepted, "reason": one_line(verdict.reason or "")}
+        )
+        Session(self.store).append(act)
+        if not verdict.accepted:
+            raise UsageError(f"the success check was rejected at stage {verdict.stage}: {one_line(verdict.reason)}")
+        self.resolved = task.with_success(verdict.code, task.success_source)
+        self.store.write_text("success.py", verdict.code)
+        self.store.write_json("task.json", self.resolved)
+        self._stages()
+        return act
+
+    def finish_session(self) -> RunSummary:
+        """After an accept: the final evaluation of the accepted candidate and the reports."""
+        return self._run()
 
     def _stages(self) -> None:
         """The stages that need the resolved task: runner, critic, final evaluation."""
@@ -164,11 +274,16 @@ class Loop:
     def _iteration(self, iteration: int, best: CandidateResult | None, feedback: Feedback | None) -> None:
         """Design K candidates, vet each, then search among the vetted ones."""
         vetted: list[CandidateStore] = []
-        for index, reply in enumerate(self._design(iteration, best, feedback)):
+        start = time.monotonic()
+        replies = self._design(iteration, best, feedback)
+        self._timing("designing", start, iteration)
+        for index, reply in enumerate(replies):
             cand = self.store.candidate(iteration, index)
             if cand.code("reply.txt") is None:
                 cand.write_code(reply, "reply.txt")
+            start = time.monotonic()
             failure = self.critic.vet(cand)
+            self._timing("vetting", start, iteration, candidate=cand.id)
             if failure is not None:
                 self._record(cand, failure)
             else:
@@ -183,6 +298,15 @@ class Loop:
         if all(text is not None for text in saved):
             return [t for t in saved if t is not None]
         self._emit("designing", iteration=iteration, samples=k, designer=self.settings.designer)
+        self._designed = True
+        self.store.write_json(
+            f"iter_{iteration:02d}/design.json",
+            {
+                "iteration": iteration,
+                "parent": best.id if best else None,
+                "feedback": feedback.model_dump(mode="json") if feedback else None,
+            },
+        )
         so_far = None
         if best is not None and (code := self._cand(best).code("reward.py")):
             so_far = BestSoFar(id=best.id, code=code, analysis=self._analysis(best))
@@ -269,6 +393,11 @@ class Loop:
             train_seconds=trained.wall_seconds,
         )
 
+    def _timing(self, stage: str, start: float, iteration: int, **data: Any) -> None:
+        seconds = time.monotonic() - start
+        if seconds >= 0.01:  # (a stage read back from its records took no time)
+            self.store.log("timing", stage=stage, seconds=round(seconds, 3), iteration=iteration, **data)
+
     def _record(self, cand: CandidateStore, result: CandidateResult) -> None:
         self.results[cand.id] = result
         cand.write("result", result)
@@ -285,7 +414,9 @@ class Loop:
             ],
             review_objections=[f"{r.id}: {r.reason}" for r in mine if r.stage == "review_objected"],
         )
-        if best is not None:
+        if best is not None and best.success_rate is None:  # a person chose one that was not evaluated
+            fb.result = f"The person chose {best.id} as the base ({best.stage}: {best.reason[:200]})."
+        elif best is not None:
             fb.success_rate = best.success_rate
             fb.result = (
                 f"Best so far: {best.id}, success rate {best.success_rate:.0%} over "
@@ -299,7 +430,7 @@ class Loop:
         return fb
 
     # ---- the end -----------------------------------------------------------------------------
-    def _finish(self, best: CandidateResult | None) -> RunSummary:
+    def _finish(self, best: CandidateResult | None, accepted: Act | None = None) -> RunSummary:
         if best is None:
             return self._summary("finished", "no candidate trained successfully; see the candidates' reasons", None)
         code = self._cand(best).code("reward.py") or ""
@@ -313,6 +444,8 @@ class Loop:
         cand = self._cand(best)
         final = self.final.retrained(cand) if self.settings.final_seeds > 0 else self.final.own_policy(cand)
         message = f"best {best.id}: success rate {best.success_rate:.0%}"
+        if accepted is not None and accepted.candidate == best.id:
+            message = f"accepted {best.id} ({accepted.who}): success rate {best.success_rate:.0%}"
         if final.mode == "retrained":
             message += f"; retrained on {len(final.seeds)} seeds: {final.success_mean:.0%} ± {final.success_std:.0%}"
         else:

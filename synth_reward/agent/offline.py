@@ -849,7 +849,7 @@ def render_code(
     return "\n".join(lines)
 
 
-def composition(template: Template, task_id: str) -> Composition:
+def composition(template: Template, task: Any) -> Composition:
     """Which of the template's terms are conditions to keep, and the success bonus, for a built-in task.
 
     Measured, not declared per task: a term with a success condition whose score is at least 0.9 on every step of
@@ -860,7 +860,8 @@ def composition(template: Template, task_id: str) -> Composition:
     from synth_reward.envs.tasks import get_task
     from synth_reward.train.analyzer import split_conditions
 
-    task = get_task(task_id)
+    task = get_task(task) if isinstance(task, str) else task  # a task id, or the Task (a user's suite's too)
+    task_id = task.id
     env = task.make_env(16, seed=0)
     try:
         env.reset(seed=0)
@@ -1138,7 +1139,7 @@ class OfflineDesigner:
                 )
             if feedback.get("analysis"):
                 params = adjust(params, feedback["analysis"], template).params
-        comp = self._composition(template, task_id)
+        comp = self._composition(template, getattr(task, "task", None) or task)
         rng = random.Random(f"{self.seed}:{task_id}:{iteration}")
         out: list[OfflineCandidate] = []
         for variant in range(k):
@@ -1153,10 +1154,10 @@ class OfflineDesigner:
             )
         return out
 
-    def _composition(self, template: Template, task_id: str) -> Composition:
-        if task_id not in self._compositions:
-            self._compositions[task_id] = composition(template, task_id)
-        return self._compositions[task_id]
+    def _composition(self, template: Template, task: Any) -> Composition:
+        if task.id not in self._compositions:
+            self._compositions[task.id] = composition(template, task)
+        return self._compositions[task.id]
 
     def _perturb(self, params: Params, rng: random.Random) -> Params:
         ws = self.weight_spread

@@ -98,7 +98,9 @@ class Feedback(BaseModel):
     review_objections: list[str] = Field(default_factory=list)
     """The semantic reviewer's objections to the best (or a) candidate."""
     human: str | None = None
-    """A person's words after watching the policy."""
+    """A person's words after watching the policy (a feedback session, agent/session.py)."""
+    human_candidate: str | None = None
+    """The candidate the person's words are about (the base of this iteration)."""
 
 
 class Best(BaseModel):
@@ -197,7 +199,9 @@ def feedback_sections(feedback: Feedback) -> str:
     if feedback.training_errors:
         parts.append(render("feedback_training_errors", errors=_bullets(feedback.training_errors)))
     if feedback.human and feedback.human.strip():
-        parts.append(render("feedback_human", feedback=" ".join(feedback.human.split()).replace('"', "'")))
+        about = f" about candidate {feedback.human_candidate}" if feedback.human_candidate else ""
+        words = " ".join(feedback.human.split()).replace('"', "'")
+        parts.append(render("feedback_human", feedback=words, about=about))
     return "\n".join(parts).strip() or "(no further feedback was recorded)"
 
 

@@ -83,6 +83,10 @@ class RunSettings(BaseModel):
     """Render MP4s of the best policy at the end."""
     human_normalized: bool = True
     """Where the task has a human reward, also train it and a sparse baseline for the human normalized score."""
+    baselines: bool = False
+    """With the winner's own policy as the result: also train the task's human reward (where it has one) and
+    the sparse baseline (its success check as the reward) at `steps`, evaluated on the same fresh episodes, for
+    the success-rate comparison and the human normalized score (`synth-reward batch` turns it on)."""
     seed: int = 0
     designer: DesignerKind = "offline"
     llm: dict[str, Any] = Field(default_factory=dict)

@@ -149,13 +149,33 @@ def _load_suite_file(path: Path) -> Suite:
     if not isinstance(data, dict) or not isinstance(data.get("tasks"), list):
         raise UsageError(f"suite file {path} must be a mapping with a 'tasks' list")
     defaults = data.get("defaults") or {}
+    tasks: list[Task] = []
+    for index, entry in enumerate(data["tasks"]):
+        where = f"suite file {path} line {_task_line(path, index)} (task {index + 1})"
+        if not isinstance(entry, dict):
+            raise UsageError(f"{where}: a task must be a mapping (id, morphology, instruction, success...)")
+        try:
+            tasks.append(Task(**{**defaults, **entry}))
+        except UsageError as exc:
+            raise UsageError(f"{where}: {exc}") from None
+        except (ValidationError, TypeError) as exc:
+            raise UsageError(f"{where}: {_first_error(exc)}") from None
     try:
-        tasks = tuple(Task(**{**defaults, **t}) for t in data["tasks"])
-        return Suite(name=data.get("name", path.stem), description=data.get("description", ""), tasks=tasks)
-    except UsageError as exc:
-        raise UsageError(f"suite file {path}: {exc}") from None
+        return Suite(name=data.get("name", path.stem), description=data.get("description", ""), tasks=tuple(tasks))
     except (ValidationError, TypeError) as exc:
         raise UsageError(f"suite file {path}: {_first_error(exc)}") from None
+
+
+def _task_line(path: Path, index: int) -> int | str:
+    """The line (1-based) where the suite file's task number `index` starts, for error messages."""
+    try:
+        root = yaml.compose(path.read_text())
+        for key, value in root.value if isinstance(root, yaml.MappingNode) else []:
+            if key.value == "tasks" and isinstance(value, yaml.SequenceNode):
+                return int(value.value[index].start_mark.line) + 1
+    except (OSError, yaml.YAMLError, IndexError):
+        pass
+    return "?"
 
 
 def _first_error(exc: Exception) -> str:
