@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from synth_reward.envs import get_morphology, list_morphologies
-from synth_reward.envs.parity import FIELDS, backend_parity
+from synth_reward.envs.parity import FIELDS, TOLERANCE, backend_parity
 
 WORLDS = (1024, 2048, 4096, 8192, 16384)
 
@@ -72,6 +72,10 @@ def parity(names: list[str], envs: int, steps: int, device: str, cones: bool | N
         ):
             print(f"{name:<13} {label:<11}" + "".join(f"{values[f]:>11.2e}" for f in FIELDS))
         changes = "; ".join(p.changes) or "none"
+        verdict = "within" if p.worst() <= TOLERANCE else "BEYOND"
+        print(
+            f"{'':<13} one-step worst error / max |ref| {p.worst():.1e}: {verdict} the float32 tolerance {TOLERANCE:g}"
+        )
         print(f"{'':<13} changes: {changes}; unstable worlds {p.unstable}; {time.perf_counter() - start:.0f} s")
 
 

@@ -261,7 +261,10 @@ class Loop:
         """The stages that need the resolved task: runner, critic, final evaluation."""
         s, task = self.settings, self._resolved
         emit: Event = lambda event, data: self._emit(event, **data)  # noqa: E731
-        self.runner = Runner(task.to_task(), timeout_s=s.candidate_timeout_s, emit=emit, log=self.store.log)
+        physics = [*(["--backend", s.backend] if s.backend else []), *(["--device", s.device] if s.device else [])]
+        self.runner = Runner(
+            task.to_task(), timeout_s=s.candidate_timeout_s, emit=emit, log=self.store.log, physics=physics
+        )
         self.critic = Critic(task, self._num_envs, reviewer=self.client if s.review else None, emit=emit)
         self.final = Final(self.store, s, self.runner, emit=emit)
 

@@ -21,7 +21,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -62,8 +62,11 @@ class Runner:
         timeout_s: float = 6 * 3600,
         emit: Event = _noop,
         log: Callable[..., None] = _noop_log,
+        physics: Sequence[str] = (),
     ) -> None:
+        """physics: `--backend`/`--device` options given to every train and eval command (the run's settings)."""
         self.task, self.timeout_s, self.emit, self.log = task, timeout_s, emit, log
+        self.physics = list(physics)
 
     # ---- the three commands ----------------------------------------------------------------
     def train(
@@ -145,6 +148,7 @@ class Runner:
             argv += ["--steps", str(steps)]
         if num_envs:
             argv += ["--num-envs", str(num_envs)]
+        argv += self.physics
         if (run / CHECKPOINT_DIR / "last.pt").exists() and (run / MANIFEST).exists():
             argv.append("--resume")
         return argv
@@ -186,6 +190,7 @@ class Runner:
             argv += ["--seed", str(seed)]
         if video:
             argv.append("--video")
+        argv += self.physics
         status, log = self.command(argv, folder, log_name or f"eval_{dest.name}.log")
         result = read_record(dest / "eval.json", EvalResult)
         return result, f"status {status}: {tail(log)}"

@@ -32,6 +32,9 @@ from synth_reward.envs.warp_model import warp_model
 
 FIELDS = ("qpos", "qvel", "xpos", "cfrc_ext")
 """The compared mjData fields."""
+TOLERANCE = 1e-3
+"""The float32 tolerance of `one_step`: each field's max abs error at most TOLERANCE times the reference's max
+|value| of that field (float32's epsilon is 1.2e-7; measured, the worst is 5e-5: docs/warp.md)."""
 
 
 @dataclass
@@ -49,6 +52,10 @@ class Parity:
     unstable: int = 0
     """worlds the Warp backend reported as blown up (0 expected)."""
 
+    def worst(self) -> float:
+        """The largest `one_step` error as a fraction of its field's scale (at most TOLERANCE passes)."""
+        return max(self.one_step[f] / max(self.scale[f], 1e-12) for f in FIELDS)
+
 
 def _update(errors: dict[str, float], a: PhysicsBackend, b: PhysicsBackend) -> None:
     sa, sb = a.snapshot(torch.float64), b.snapshot(torch.float64)
@@ -65,10 +72,13 @@ def backend_parity(
     seed: int = 0,
     device: str = "cpu",
     elliptic_cones: bool | None = None,
+    free_run: bool = True,
+    conversion: bool = True,
 ) -> Parity:
     """Compare the backends on one morphology (module docstring); Warp on `device`.
 
-    elliptic_cones: override the morphology's `warp.elliptic_cones` (None: as shipped)."""
+    elliptic_cones: override the morphology's `warp.elliptic_cones` (None: as shipped). free_run, conversion:
+    also run those comparisons (False: `one_step` only, half the work)."""
     from synth_reward.envs.warp import WarpBackend
 
     morph = get_morphology(morphology)
@@ -77,9 +87,9 @@ def backend_parity(
     converted = warp_model(morph)
     model, skip = converted.model, morph.frame_skip
     reference = CpuBackend(model, envs, skip, 1)
-    original = CpuBackend(morph.model(), envs, skip, 1)
     one = WarpBackend(converted, envs, skip, device)
-    free = WarpBackend(converted, envs, skip, device)
+    original = CpuBackend(morph.model(), envs, skip, 1) if conversion else None
+    free = WarpBackend(converted, envs, skip, device) if free_run else None
     rng = np.random.default_rng(seed)
     noise = morph.reset_noise_scale
     qpos = model.qpos0 + rng.uniform(-noise, noise, (envs, model.nq))
@@ -89,25 +99,30 @@ def backend_parity(
         qvel = rng.uniform(-noise, noise, (envs, model.nv))
     ids = np.arange(envs)
     reference.set_state(ids, qpos, qvel)
-    free.load_state_dict(reference.state_dict())
+    if free is not None:
+        free.load_state_dict(reference.state_dict())
     low, high = model.actuator_ctrlrange.T
     result = Parity(morph.name, envs, steps, converted.changes)
+    backends = [b for b in (reference, original, one, free) if b is not None]
     try:
         for _ in range(steps):
             ctrl = torch.from_numpy(low + (high - low) * rng.random((envs, model.nu)))
             state = reference.state_dict()
             one.load_state_dict(state)
-            original.load_state_dict(state)
-            for backend in (reference, original, one, free):
+            if original is not None:
+                original.load_state_dict(state)
+            for backend in backends:
                 backend.step(ctrl)
             _update(result.one_step, reference, one)
-            _update(result.free_run, reference, free)
-            _update(result.conversion, reference, original)
+            if free is not None:
+                _update(result.free_run, reference, free)
+            if original is not None:
+                _update(result.conversion, reference, original)
             snap = reference.snapshot(torch.float64)
             for f in FIELDS:
                 result.scale[f] = max(result.scale.get(f, 0.0), float(snap[f].abs().max()))
             result.unstable += int(one.unstable().sum())
     finally:
-        for backend in (reference, original, one, free):
+        for backend in backends:
             backend.close()
     return result

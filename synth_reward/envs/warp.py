@@ -67,9 +67,8 @@ def _import_warp() -> tuple[Any, Any]:
         raise UsageError(f"the warp backend needs MuJoCo Warp, which is not installed: {INSTALL}")
     import warp as wp
 
-    wp.config.quiet = True  # (no banner of devices on every process start)
-    wp.config.log_level = wp.LOG_WARNING  # (no line per kernel module loaded: _announce says it once)
-    wp.init()
+    wp.config.log_level = wp.LOG_WARNING  # (no banner, no line per kernel module loaded: _announce says it once)
+    wp.init()  # type: ignore[no-untyped-call]
     import mujoco_warp as mjw
 
     return wp, mjw

@@ -43,7 +43,7 @@ BackendOption = Annotated[
     str | None,
     typer.Option(
         "--backend",
-        help="Physics: cpu (native MuJoCo) or warp (MuJoCo Warp, the gpu extra; docs/gpu.md). "
+        help="Physics: cpu (native MuJoCo) or warp (MuJoCo Warp, the gpu extra; docs/warp.md). "
         "Default: warp with --device cuda when the extra is installed, else cpu.",
     ),
 ]

@@ -40,7 +40,7 @@ class TrainConfig(BaseModel):
     """torch device of the networks and rollout storage ("cpu", "cuda"); with the warp backend also Warp's device
     (the physics, shared with torch without copies); the CPU backend's physics stays on the host."""
     backend: Literal["cpu", "warp"] = "cpu"
-    """physics backend of the BatchedEnv: "cpu" (native MuJoCo) or "warp" (MuJoCo Warp, the gpu extra; docs/gpu.md)."""
+    """physics backend of the BatchedEnv: "cpu" (native MuJoCo) or "warp" (MuJoCo Warp, the gpu extra; docs/warp.md)."""
     seed: int = 0
     """seeds torch (networks, action noise) and the env's reset noise."""
 
