@@ -232,3 +232,32 @@ def test_training_on_warp_improves_half_cheetah(tmp_path: Path, warp_compiled: N
     records = [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
     returns = [r["return_mean"] for r in records if r["return_mean"] is not None]
     assert len(returns) >= 2 and returns[-1] > returns[0], returns
+
+
+def test_runner_passes_the_run_physics_to_train_and_eval(tmp_path: Path) -> None:
+    from synth_reward.agent.runner import Runner
+
+    runner = Runner(get_task("gym/HalfCheetah-v5"), physics=["--backend", "warp", "--device", "cpu"])
+    argv = runner.train_argv(tmp_path, "train")
+    assert argv[argv.index("--backend") + 1] == "warp" and argv[argv.index("--device") + 1] == "cpu"
+
+
+@pytest.mark.slow
+def test_main_command_end_to_end_on_warp(tmp_path: Path, warp_compiled: None) -> None:
+    """The main command with --backend warp --device cpu on a tiny budget (about 3 min here)."""
+    import json
+
+    proc = _cli(
+        ["make the half cheetah run forward", "--backend", "warp", "--device", "cpu", "--steps", "1024", "--samples",
+         "2", "--iterations", "1", "--episodes", "2", "--final-episodes", "2", "--no-video", "--out", "runs"],
+        tmp_path,
+        timeout=1800,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (run,) = (tmp_path / "runs").iterdir()
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "finished"
+    settings = json.loads((run / "run.json").read_text())["settings"]
+    assert settings["backend"] == "warp" and settings["device"] == "cpu"
+    logs = list(run.rglob("train.log"))
+    assert logs and all("/.cache/warp" not in str(p) for p in run.rglob("*"))  # one shared kernel cache

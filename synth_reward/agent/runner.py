@@ -63,10 +63,14 @@ class Runner:
         emit: Event = _noop,
         log: Callable[..., None] = _noop_log,
         physics: Sequence[str] = (),
+        warp_cache: str | None = None,
     ) -> None:
-        """physics: `--backend`/`--device` options given to every train and eval command (the run's settings)."""
+        """physics: `--backend`/`--device` options given to every train and eval command (the run's settings).
+        warp_cache: Warp's kernel cache (WARP_CACHE_PATH), already filled: the isolated processes read it there
+        instead of compiling into their own folder (a minute each on Warp's CPU device)."""
         self.task, self.timeout_s, self.emit, self.log = task, timeout_s, emit, log
         self.physics = list(physics)
+        self.warp_cache = warp_cache
 
     # ---- the three commands ----------------------------------------------------------------
     def train(
@@ -209,7 +213,8 @@ class Runner:
         # Videos render off-screen: through the caller's MUJOCO_GL if it is an off-screen one,
         # else EGL, else OSMesa (evaluate.py); the child has no display, so glfw cannot work there.
         gl = {"MUJOCO_GL": os.environ["MUJOCO_GL"]} if os.environ.get("MUJOCO_GL") in OFFSCREEN_GL else {}
-        env = clean_env(folder, COLUMNS="100", TMPDIR=str(scratch), **gl)
+        warp = {"WARP_CACHE_PATH": self.warp_cache} if self.warp_cache else {}
+        env = clean_env(folder, COLUMNS="100", TMPDIR=str(scratch), **gl, **warp)
         log_path = folder / log_name
         try:  # the scratch folder goes on every way out, Ctrl-C included
             with open(log_path, "w") as log:

@@ -82,6 +82,8 @@ class WarpSettings(BaseModel):
     elliptic_cones: bool = False
     """make pyramidal friction cones elliptic for the Warp backend, where MuJoCo Warp's contact axes differ from
     MuJoCo's (3D robots; envs/warp_model.py says why)."""
+    note: str = ""
+    """What the Warp backend changes in this robot's model and why (documentation; envs/warp_model.py does it)."""
 
 
 class Morphology(BaseModel):

@@ -36,6 +36,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import sys
+from pathlib import Path
 from typing import Any
 
 import mujoco
@@ -86,6 +87,22 @@ def _announce(device: str, cache: str | None) -> None:
             file=sys.stderr,
             flush=True,
         )
+
+
+def compile_kernels(morphology: str, device: str) -> str:
+    """Compile (or load) every kernel a Warp backend of `morphology` runs on `device`, into Warp's cache.
+
+    Returns the cache's base folder (for WARP_CACHE_PATH): the main command calls this once, then its
+    isolated training processes, which cannot write outside their run folder, load the kernels from there.
+    """
+    from synth_reward.envs.warp_model import warp_model
+
+    wm = warp_model(morphology)
+    backend = WarpBackend(wm, 1, 1, device, cuda_graph=False)
+    backend.step(torch.zeros(1, wm.model.nu, device=backend.device))
+    backend.load_state_dict(backend.state_dict())  # (get_state, set_state)
+    backend.close()
+    return str(Path(backend._wp.config.kernel_cache_dir).parent)
 
 
 class WarpBackend:
