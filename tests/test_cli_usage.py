@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import torch
 
 from synth_reward import __version__
 
@@ -58,6 +59,22 @@ BAD = [
     ["train", "--task", "humanoid/kneel", "--seed", "-1"],
     ["train", "--task", "humanoid/kneel", "--stop-at", "-0.1"],
     ["train", "--task", "humanoid/kneel", "--stop-at", "2"],
+    # physics backends (the gpu extra's absence: tests/test_warp.py; a model feature Warp cannot run: same)
+    ["train", "--task", "humanoid/kneel", "--backend", "tpu"],
+    ["train", "--task", "humanoid/kneel", "--device", "tpu"],
+    ["eval", "RUNS", "--backend", "tpu"],
+    [KNEEL, "--backend", "tpu"],
+    [KNEEL, "--device", "quantum"],
+    *(
+        []
+        if torch.cuda.is_available()
+        else [
+            ["train", "--task", "humanoid/kneel", "--device", "cuda"],
+            ["train", "--task", "humanoid/kneel", "--backend", "warp", "--device", "cuda"],
+            ["eval", "RUNS", "--device", "cuda"],
+            [KNEEL, "--backend", "warp", "--device", "cuda"],
+        ]
+    ),
     ["eval", "RUNS/none", "--episodes", "0"],
     ["eval", "RUNS/none", "--seed", "-1"],
     ["analyze", "RUNS/none", "--episodes", "0"],

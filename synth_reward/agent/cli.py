@@ -14,6 +14,8 @@ from rich.text import Text
 
 from synth_reward.agent.options import (
     ApiBase,
+    Backend,
+    Device,
     Episodes,
     FinalEpisodes,
     FinalSeeds,
@@ -136,6 +138,8 @@ def run_command(
     final_steps: FinalSteps = None,
     episodes: Episodes = 8,
     num_envs: NumEnvs = None,
+    backend: Backend = None,
+    device: Device = None,
     model: Model = None,
     api_base: ApiBase = None,
     spend_cap: SpendCap = None,
@@ -150,6 +154,10 @@ def run_command(
 
     if search not in ("halving", "full"):
         raise UsageError(f"--search must be halving or full, got {search!r}")
+    if backend is not None or device is not None:
+        from synth_reward.envs.backend import choose_backend
+
+        backend, device = choose_backend(backend, device)  # bad input fails here, before anything is written
     settings, llm, note = settings_for(
         instruction,
         model=model,
@@ -167,6 +175,8 @@ def run_command(
         final_steps=final_steps,
         eval_episodes=episodes,
         num_envs=num_envs,
+        backend=backend,
+        device=device,
         review=review,
         video=video,
         seed=seed,

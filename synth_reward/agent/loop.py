@@ -264,7 +264,20 @@ class Loop:
         """The stages that need the resolved task: runner, critic, final evaluation."""
         s, task = self.settings, self._resolved
         emit: Event = lambda event, data: self._emit(event, **data)  # noqa: E731
-        self.runner = Runner(task.to_task(), timeout_s=s.candidate_timeout_s, emit=emit, log=self.store.log)
+        physics = [*(["--backend", s.backend] if s.backend else []), *(["--device", s.device] if s.device else [])]
+        warp_cache = None
+        if s.backend == "warp":  # compile once here: the isolated training processes only read Warp's cache
+            from synth_reward.envs.warp import compile_kernels
+
+            warp_cache = compile_kernels(task.morphology, s.device or "cuda")
+        self.runner = Runner(
+            task.to_task(),
+            timeout_s=s.candidate_timeout_s,
+            emit=emit,
+            log=self.store.log,
+            physics=physics,
+            warp_cache=warp_cache,
+        )
         self.critic = Critic(task, self._num_envs, reviewer=self.client if s.review else None, emit=emit)
         self.final = Final(self.store, s, self.runner, emit=emit)
 

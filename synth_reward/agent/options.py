@@ -56,6 +56,21 @@ FinalSteps = Annotated[
 ]
 Episodes = Annotated[int, typer.Option("--episodes", min=1, help="Evaluation episodes per policy.")]
 NumEnvs = Annotated[int | None, typer.Option("--num-envs", min=1, help="Parallel envs in training.")]
+Backend = Annotated[
+    str | None,
+    typer.Option(
+        "--backend",
+        help="Physics of training and evaluation: cpu (native MuJoCo) or warp (MuJoCo Warp, the gpu extra; "
+        "docs/warp.md). Default: warp with --device cuda when the extra is installed, else cpu.",
+    ),
+]
+Device = Annotated[
+    str | None,
+    typer.Option(
+        "--device",
+        help="cpu or cuda: the networks' torch device and, with --backend warp, Warp's device.",
+    ),
+]
 Model = Annotated[
     str | None,
     typer.Option(

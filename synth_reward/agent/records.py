@@ -77,6 +77,11 @@ class RunSettings(BaseModel):
     eval_episodes: int = Field(8, ge=1)
     """Evaluation episodes per trained policy."""
     num_envs: int | None = Field(None, ge=1)
+    backend: str | None = None
+    """Physics backend of every training and evaluation: "cpu" or "warp" (MuJoCo Warp, the gpu extra); None: the
+    train command's choice (warp with device cuda when the extra is installed, else cpu)."""
+    device: str | None = None
+    """torch device of training ("cpu", "cuda") and, with the warp backend, Warp's device; None: the default."""
     review: bool = False
     """Ask the LLM to review each vetted reward against the task (Auto MC-Reward's critic)."""
     video: bool = True

@@ -21,7 +21,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -62,8 +62,15 @@ class Runner:
         timeout_s: float = 6 * 3600,
         emit: Event = _noop,
         log: Callable[..., None] = _noop_log,
+        physics: Sequence[str] = (),
+        warp_cache: str | None = None,
     ) -> None:
+        """physics: `--backend`/`--device` options given to every train and eval command (the run's settings).
+        warp_cache: Warp's kernel cache (WARP_CACHE_PATH), already filled: the isolated processes read it there
+        instead of compiling into their own folder (a minute each on Warp's CPU device)."""
         self.task, self.timeout_s, self.emit, self.log = task, timeout_s, emit, log
+        self.physics = list(physics)
+        self.warp_cache = warp_cache
 
     # ---- the three commands ----------------------------------------------------------------
     def train(
@@ -145,6 +152,7 @@ class Runner:
             argv += ["--steps", str(steps)]
         if num_envs:
             argv += ["--num-envs", str(num_envs)]
+        argv += self.physics
         if (run / CHECKPOINT_DIR / "last.pt").exists() and (run / MANIFEST).exists():
             argv.append("--resume")
         return argv
@@ -186,6 +194,7 @@ class Runner:
             argv += ["--seed", str(seed)]
         if video:
             argv.append("--video")
+        argv += self.physics
         status, log = self.command(argv, folder, log_name or f"eval_{dest.name}.log")
         result = read_record(dest / "eval.json", EvalResult)
         return result, f"status {status}: {tail(log)}"
@@ -204,7 +213,8 @@ class Runner:
         # Videos render off-screen: through the caller's MUJOCO_GL if it is an off-screen one,
         # else EGL, else OSMesa (evaluate.py); the child has no display, so glfw cannot work there.
         gl = {"MUJOCO_GL": os.environ["MUJOCO_GL"]} if os.environ.get("MUJOCO_GL") in OFFSCREEN_GL else {}
-        env = clean_env(folder, COLUMNS="100", TMPDIR=str(scratch), **gl)
+        warp = {"WARP_CACHE_PATH": self.warp_cache} if self.warp_cache else {}
+        env = clean_env(folder, COLUMNS="100", TMPDIR=str(scratch), **gl, **warp)
         log_path = folder / log_name
         try:  # the scratch folder goes on every way out, Ctrl-C included
             with open(log_path, "w") as log:

@@ -110,3 +110,36 @@ class PackedFields(Mapping[str, torch.Tensor]):
 
     def __len__(self) -> int:
         return len(self.spec)
+
+
+BACKENDS = ("cpu", "warp")
+"""Physics backends: "cpu" (native MuJoCo, envs/cpu.py), "warp" (MuJoCo Warp, envs/warp.py)."""
+
+
+def choose_backend(backend: str | None, device: str | None) -> tuple[str, str]:
+    """The (backend, device) a command runs: checked here, so that bad input fails before any work.
+
+    backend None (auto): "warp" when the device is CUDA and the gpu extra is installed, else "cpu".
+    device None: "cuda" for the Warp backend when torch sees a CUDA device, else "cpu". With the
+    Warp backend the device is Warp's and the networks'; with the CPU backend, the networks' only.
+    Raises UsageError (one line, exit status 2): an unknown name, the Warp backend without its extra
+    (what to install), a CUDA device where there is none.
+    """
+    from synth_reward.envs.warp import INSTALL, warp_installed
+    from synth_reward.errors import UsageError
+
+    if backend is not None and backend not in BACKENDS:
+        raise UsageError(f"--backend must be one of: {', '.join(BACKENDS)}; got {backend!r}")
+    if device is not None and device != "cpu" and not device.startswith("cuda"):
+        raise UsageError(f"--device must be cpu or cuda (or cuda:N); got {device!r}")
+    cuda = device is not None and device.startswith("cuda")
+    if backend is None:
+        backend = "warp" if cuda and warp_installed() else "cpu"
+    if backend == "warp" and not warp_installed():
+        raise UsageError(f"--backend warp needs MuJoCo Warp, which is not installed: {INSTALL}")
+    if device is None:
+        device = "cuda" if backend == "warp" and torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        build = " (this torch is a CPU build)" if torch.version.cuda is None else ""
+        raise UsageError(f"--device {device}: torch sees no CUDA device{build}; use --device cpu")
+    return backend, device

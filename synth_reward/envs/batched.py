@@ -95,7 +95,13 @@ class BatchedEnv:
         backend: str = "cpu",
         num_threads: int | None = None,
         dtype: torch.dtype = torch.float32,
+        device: str | None = None,
+        warp_conversion: bool = False,
     ) -> None:
+        """backend: "cpu" (native MuJoCo) or "warp" (MuJoCo Warp, on Warp's `device`: "cuda" by default, or
+        "cpu"); the CPU backend has no device choice. num_threads: the CPU backend's physics threads.
+        warp_conversion: the CPU backend runs the model as the Warp backend converts it (envs/warp_model.py),
+        the reference of the Warp backend's parity."""
         self.morphology = get_morphology(morphology)
         self.layout = self.morphology.layout()
         self.num_envs = num_envs
@@ -109,11 +115,22 @@ class BatchedEnv:
 
             # contact forces only on request where the observation does not need them (see cpu.py)
             lazy = "cfrc_ext" not in self.morphology.obs_extras
+            if warp_conversion:
+                from synth_reward.envs.warp_model import warp_model
+
+                model = warp_model(self.morphology).model
             self.backend = CpuBackend(model, num_envs, self.morphology.frame_skip, num_threads, lazy)
+        elif backend == "warp":
+            from synth_reward.envs.warp import WarpBackend
+            from synth_reward.envs.warp_model import warp_model
+
+            self.backend = WarpBackend(
+                warp_model(self.morphology), num_envs, self.morphology.frame_skip, device or "cuda"
+            )
         else:
             from synth_reward.errors import UsageError
 
-            raise UsageError(f"unknown backend {backend!r}; choose one of: cpu")
+            raise UsageError(f"unknown backend {backend!r}; choose one of: cpu, warp")
         self.device = self.backend.device
         self.dt = self.morphology.dt
         self.init_qpos = model.qpos0.copy()

@@ -70,6 +70,22 @@ class Layout(BaseModel):
         return float(sum(self.body_mass))
 
 
+class WarpSettings(BaseModel):
+    """MuJoCo Warp's buffer sizes for one morphology (envs/warp_model.py); None: measured when first needed."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    nconmax: int | None = Field(default=None, ge=1)
+    """contacts per world; the Warp backend allocates a pool of nconmax * N shared by all worlds."""
+    njmax: int | None = Field(default=None, ge=1)
+    """constraint rows per world: no world can hold more (the Warp backend stops with an error that names this)."""
+    elliptic_cones: bool = False
+    """make pyramidal friction cones elliptic for the Warp backend, where MuJoCo Warp's contact axes differ from
+    MuJoCo's (3D robots; envs/warp_model.py says why)."""
+    note: str = ""
+    """What the Warp backend changes in this robot's model and why (documentation; envs/warp_model.py does it)."""
+
+
 class Morphology(BaseModel):
     """One robot: its MJCF file and Gymnasium's v5 settings for it."""
 
@@ -96,6 +112,8 @@ class Morphology(BaseModel):
     healthy: dict[str, list[float] | float | bool] = Field(default_factory=dict)
     """Gymnasium's is_healthy rule: root_z range, ranges of named joints, state_abs_below, finite."""
     description: str = ""
+    warp: WarpSettings = WarpSettings()
+    """Sizes for the MuJoCo Warp backend (the GPU backend); the CPU backend ignores them."""
     source_dir: str = ""
     """Folder a relative mjcf path is resolved against."""
 

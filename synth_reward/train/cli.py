@@ -39,6 +39,24 @@ def _resolve_task(env: str | None, task: str | None) -> str:
     return gym[0]
 
 
+BackendOption = Annotated[
+    str | None,
+    typer.Option(
+        "--backend",
+        help="Physics: cpu (native MuJoCo) or warp (MuJoCo Warp, the gpu extra; docs/warp.md). "
+        "Default: warp with --device cuda when the extra is installed, else cpu.",
+    ),
+]
+DeviceOption = Annotated[
+    str | None,
+    typer.Option(
+        "--device",
+        help="cpu or cuda: the networks' torch device and, with --backend warp, Warp's device "
+        "(default: cuda for warp when there is one, else cpu).",
+    ),
+]
+
+
 def _default_out(task_id: str) -> Path:
     import datetime
 
@@ -78,7 +96,8 @@ def train_command(
     num_envs: Annotated[
         int | None, typer.Option("--num-envs", min=1, help="Parallel envs (default: per morphology).")
     ] = None,
-    device: Annotated[str | None, typer.Option("--device", help="torch device of the networks: cpu, cuda.")] = None,
+    device: DeviceOption = None,
+    backend: BackendOption = None,
     stop_at: Annotated[
         float | None, typer.Option("--stop-at", min=0, max=1, help="Stop once training success rate reaches this.")
     ] = None,
@@ -103,6 +122,7 @@ def train_command(
         TimeRemainingColumn,
     )
 
+    from synth_reward.envs.backend import choose_backend
     from synth_reward.envs.tasks import Task, get_task
     from synth_reward.train.config import default_config
     from synth_reward.train.evaluate import read_manifest
@@ -115,6 +135,8 @@ def train_command(
         raise UsageError("give --task-file or --task/--env, not both")
     if sparse and reward is not None:
         raise UsageError("give --reward FILE or --sparse, not both")
+    physics = {"backend": backend, "device": device}  # as given (None: the run's own, on --resume)
+    backend, device = choose_backend(backend, device)  # bad input fails here, before any work
     manifest = None
     t: Task
     if resume:
@@ -129,13 +151,21 @@ def train_command(
             t = get_task(_resolve_task(env, task))
         if t.id != manifest.task_id:
             raise UsageError(f"{out} trained task {manifest.task_id!r}, not {t.id!r}")
-        overrides = {"total_steps": steps, "stop_success_rate": stop_at}
+        overrides: dict[str, object] = {"total_steps": steps, "stop_success_rate": stop_at}
+        if physics["backend"] is not None or physics["device"] is not None:
+            overrides |= {"backend": backend, "device": device}
         config = manifest.config.model_copy(update={k: v for k, v in overrides.items() if v is not None})
         sparse = sparse or manifest.reward_source == SPARSE
     else:
         t = read_task_file(task_file) if task_file is not None else get_task(_resolve_task(env, task))
         config = default_config(
-            t.morphology, total_steps=steps, seed=seed, num_envs=num_envs, device=device, stop_success_rate=stop_at
+            t.morphology,
+            total_steps=steps,
+            seed=seed,
+            num_envs=num_envs,
+            device=device,
+            backend=backend,
+            stop_success_rate=stop_at,
         )
     task_id = t.id
     out = out or _default_out(task_id)
@@ -224,12 +254,24 @@ def eval_command(
             "(default RUN/eval; another folder leaves RUN/eval as it was).",
         ),
     ] = None,
+    backend: BackendOption = None,
+    device: DeviceOption = None,
 ) -> None:
     """Evaluate a checkpoint with the deterministic policy: success rate, state export, videos."""
+    from synth_reward.envs.backend import choose_backend
     from synth_reward.train.evaluate import evaluate
 
+    backend, device = choose_backend(backend, device)
     result = evaluate(
-        run_dir, episodes, checkpoint=checkpoint, video=video, export_states=export_states, seed=seed, out_dir=out
+        run_dir,
+        episodes,
+        checkpoint=checkpoint,
+        video=video,
+        export_states=export_states,
+        seed=seed,
+        out_dir=out,
+        backend=backend,
+        device=device,
     )
     human = "" if result.human_return_mean is None else f", human return {result.human_return_mean:.1f}"
     console.print(

@@ -37,9 +37,10 @@ class TrainConfig(BaseModel):
     update became 30-40x slower (humanoid 12 s vs 0.4 s, half_cheetah 43 s vs 1.1 s: OpenMP threads wait on each
     other), so 1 is the default; None: leave torch's default (use on a GPU)."""
     device: str = "cpu"
-    """torch device of the networks and rollout storage ("cpu", "cuda"); the env keeps its own."""
-    backend: str = "cpu"
-    """physics backend of the BatchedEnv ("cpu": native MuJoCo)."""
+    """torch device of the networks and rollout storage ("cpu", "cuda"); with the warp backend also Warp's device
+    (the physics, shared with torch without copies); the CPU backend's physics stays on the host."""
+    backend: Literal["cpu", "warp"] = "cpu"
+    """physics backend of the BatchedEnv: "cpu" (native MuJoCo) or "warp" (MuJoCo Warp, the gpu extra; docs/warp.md)."""
     seed: int = 0
     """seeds torch (networks, action noise) and the env's reset noise."""
 

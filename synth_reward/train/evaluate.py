@@ -103,8 +103,12 @@ def rollout(
     action_scaling: bool = True,
     max_envs: int = 64,
     num_threads: int | None = None,
+    backend: str = "cpu",
+    device: str = "cpu",
 ) -> Rollouts:
-    """Run `episodes` episodes of the deterministic `policy` (obs TensorDict -> actions) and keep every step."""
+    """Run `episodes` episodes of the deterministic `policy` (obs TensorDict -> actions) and keep every step.
+
+    backend, device: the physics backend and the device of the observations (the policy must be there)."""
     if episodes < 1:
         raise UsageError(f"--episodes must be at least 1, got {episodes}")
     morph = get_morphology(task.morphology)
@@ -119,7 +123,16 @@ def rollout(
     summaries: list[EpisodeSummary] = []
     for first in range(0, episodes, max_envs):
         n = min(max_envs, episodes - first)
-        env = TrainEnv(task, reward_fn, n, seed=seed + first, num_threads=num_threads, action_scaling=action_scaling)
+        env = TrainEnv(
+            task,
+            reward_fn,
+            n,
+            seed=seed + first,
+            num_threads=num_threads,
+            action_scaling=action_scaling,
+            backend=backend,
+            device=device,
+        )
         obs = env.get_observations()
         running = np.ones(n, dtype=bool)
         with torch.inference_mode():
@@ -132,10 +145,10 @@ def rollout(
                 assert out is not None
                 ids = np.flatnonzero(running)
                 rows = first + ids
-                qpos[rows, t] = out.state.qpos[ids].double().numpy()
-                qvel[rows, t] = out.state.qvel[ids].double().numpy()
-                actions[rows, t] = ctrl[ids].float().numpy()
-                success[rows, t] = out.success[ids].numpy()
+                qpos[rows, t] = out.state.qpos[ids].double().numpy(force=True)
+                qvel[rows, t] = out.state.qvel[ids].double().numpy(force=True)
+                actions[rows, t] = ctrl[ids].float().numpy(force=True)
+                success[rows, t] = out.success[ids].numpy(force=True)
                 if out.episodes is not None:
                     log = env.log
                     for k, i in enumerate(out.episodes.env_ids.tolist(), start=logged):
@@ -355,13 +368,16 @@ def evaluate(
     seed: int = 10_000,
     video_size: tuple[int, int] = (480, 360),
     out_dir: str | Path | None = None,
+    backend: str = "cpu",
+    device: str = "cpu",
 ) -> EvalResult:
     """Evaluate a run's checkpoint ("best", "last" or a path) for `episodes` deterministic episodes.
 
     Writes RUN/eval/eval.json and, always, RUN/eval/states.npz (the analyzer reads it); with
     `export_states`, also a copy there; with `video`, RUN/eval/videos/episode_NNN.mp4. With
     `out_dir`, all of these go there instead and RUN/eval is left as it was (the agent loop
-    renders videos this way without replacing the evaluation its scores come from).
+    renders videos this way without replacing the evaluation its scores come from). `backend`
+    and `device`: the physics of the rollouts (the policy runs on `device` too).
     """
     start = time.perf_counter()
     run_dir = Path(run_dir)
@@ -379,7 +395,17 @@ def evaluate(
         if Path(export_states).is_dir():
             raise UsageError(f"--export-states {export_states} is a folder; give a file name such as states.npz")
         _writable_dir(Path(export_states).parent)
-    rollouts = rollout(task, actor, reward_fn, episodes, seed=seed, action_scaling=config.action_scaling)
+    actor = actor.to(device)
+    rollouts = rollout(
+        task,
+        actor,
+        reward_fn,
+        episodes,
+        seed=seed,
+        action_scaling=config.action_scaling,
+        backend=backend,
+        device=device,
+    )
     states = export_npz(out / "states.npz", rollouts, task)
     if export_states:
         import shutil

@@ -222,6 +222,7 @@ class TrainEnv(VecEnv):  # type: ignore[misc]  # rsl_rl has no type information
             backend=backend,
             num_threads=num_threads,
             termination_fn=self.early_end,
+            device=device if backend == "warp" else None,  # (Warp's device is the networks')
         )
         self.num_envs = num_envs
         self.num_actions = self.env.num_actions
