@@ -23,7 +23,7 @@ same ant steps agree to 2e-5: an elliptic cone is the same about any axes. So an
 humanoid set `warp: {elliptic_cones: true}` (morphologies.yaml) and run elliptic cones on
 the Warp backend; hopper, walker2d and half_cheetah keep Gymnasium's pyramid. Then every
 difference between the backends is either a change listed here, measured on the CPU
-backend (docs/warp.md, "Conversion"), or float32 rounding.
+backend (docs/warp.md, "Model conversion"), or float32 rounding.
 
 **Sizes.** MuJoCo Warp allocates its contact and constraint buffers once: `nconmax`
 contacts per world (a pool of nconmax * N shared by all worlds, so one world may hold more
