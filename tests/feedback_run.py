@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -46,6 +47,12 @@ RUN_ARGS = [
     "--no-video",
 ]
 _cache: dict[str, object] = {}
+
+
+def default_sigint() -> None:
+    """A child's SIGINT as a person's Ctrl-C delivers it (Popen's preexec_fn). Tests started in the background
+    (`cmd &` from a non-interactive shell) have SIGINT ignored, and their children would inherit that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def fake_llm() -> FakeLLM:

@@ -108,6 +108,7 @@ def test_terminal_session_stopped_half_way_resumes_and_an_accept_finishes_it(sma
         stderr=subprocess.STDOUT,
         text=True,
         env=feedback_run.env(),
+        preexec_fn=feedback_run.default_sigint,
     )
     assert proc.stdin is not None
     proc.stdin.write(f"f\ni1c0\n{WORDS}\n")

@@ -94,6 +94,7 @@ def test_review_page_in_chromium_drives_the_session(small_run, tmp_path) -> None
         stderr=subprocess.STDOUT,
         text=True,
         env=feedback_run.env(),
+        preexec_fn=feedback_run.default_sigint,
     )
     try:
         wait_ready(port, server, latest=1)
@@ -176,6 +177,7 @@ def test_a_non_loopback_host_prints_a_warning(small_run, tmp_path) -> None:
         stderr=subprocess.STDOUT,
         text=True,
         env=feedback_run.env(),
+        preexec_fn=feedback_run.default_sigint,
     )
     try:
         assert server.stdout is not None
