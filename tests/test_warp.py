@@ -8,6 +8,7 @@ the session fixture `warp_compiled` does that once, for every morphology, before
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 import subprocess
@@ -194,7 +195,12 @@ def test_train_and_eval_with_warp_backend(tmp_path: Path, warp_compiled: None) -
     assert "compiles its kernels" in proc.stderr
     proc = _cli(["eval", str(out), "--episodes", "2", "--backend", "warp", "--device", "cpu"], tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert (out / "eval" / "eval.json").exists()
+    result = json.loads((out / "eval" / "eval.json").read_text())
+    assert (result["backend"], result["device"]) == ("warp", "cpu")
+    shutil.rmtree(out / "eval")  # `analyze` of a run with no evaluation evaluates it first, on the physics given
+    proc = _cli(["analyze", str(out), "--episodes", "2", "--backend", "warp", "--device", "cpu"], tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert json.loads((out / "eval" / "eval.json").read_text())["backend"] == "warp"
 
 
 def test_without_the_extra_is_one_line_exit_2(tmp_path: Path) -> None:
@@ -219,8 +225,6 @@ def test_without_the_extra_is_one_line_exit_2(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_training_on_warp_improves_half_cheetah(tmp_path: Path, warp_compiled: None) -> None:
     """A short PPO run on Warp's CPU device raises half_cheetah's return (100-step episodes; 2 min here)."""
-    import json
-
     out = tmp_path / "run"
     proc = _cli(
         ["train", "--task-file", _short_task(tmp_path, 100), "--backend", "warp", "--device", "cpu", "--steps",
@@ -238,15 +242,13 @@ def test_runner_passes_the_run_physics_to_train_and_eval(tmp_path: Path) -> None
     from synth_reward.agent.runner import Runner
 
     runner = Runner(get_task("gym/HalfCheetah-v5"), physics=["--backend", "warp", "--device", "cpu"])
-    argv = runner.train_argv(tmp_path, "train")
-    assert argv[argv.index("--backend") + 1] == "warp" and argv[argv.index("--device") + 1] == "cpu"
+    for argv in (runner.train_argv(tmp_path, "train"), runner.analyze_argv(tmp_path / "train", 8)):
+        assert argv[argv.index("--backend") + 1] == "warp" and argv[argv.index("--device") + 1] == "cpu"
 
 
 @pytest.mark.slow
 def test_main_command_end_to_end_on_warp(tmp_path: Path, warp_compiled: None) -> None:
     """The main command with --backend warp --device cpu on a tiny budget (about 3 min here)."""
-    import json
-
     proc = _cli(
         ["make the half cheetah run forward", "--backend", "warp", "--device", "cpu", "--steps", "1024", "--samples",
          "2", "--iterations", "1", "--episodes", "2", "--final-episodes", "2", "--no-video", "--out", "runs"],
@@ -259,5 +261,7 @@ def test_main_command_end_to_end_on_warp(tmp_path: Path, warp_compiled: None) ->
     assert summary["status"] == "finished"
     settings = json.loads((run / "run.json").read_text())["settings"]
     assert settings["backend"] == "warp" and settings["device"] == "cpu"
+    evals = [json.loads(p.read_text()) for p in run.rglob("eval.json")]
+    assert evals and all(e["backend"] == "warp" for e in evals)  # the analysis and the final evaluation too
     logs = list(run.rglob("train.log"))
     assert logs and all("/.cache/warp" not in str(p) for p in run.rglob("*"))  # one shared kernel cache

@@ -167,13 +167,15 @@ class Runner:
             return saved
         self._migrate_manifest(run)
         self.emit("stage", {"id": label, "stage": "analyzing"})
-        status, log = self.command(
-            [*_command("analyze"), str(run), "--episodes", str(episodes)], folder, f"analyze_{out}.log"
-        )
+        status, log = self.command(self.analyze_argv(run, episodes), folder, f"analyze_{out}.log")
         saved = read_record(run / ANALYSIS_JSON, Analysis)
         if saved is None:
             write_json(error, {"reason": f"analysis exited with status {status}: {tail(log)}"})
         return saved
+
+    def analyze_argv(self, run: Path, episodes: int) -> list[str]:
+        """The `analyze` command of a run folder: it evaluates on the run's physics first."""
+        return [*_command("analyze"), str(run), "--episodes", str(episodes), *self.physics]
 
     def evaluate(
         self,

@@ -584,8 +584,18 @@ def _thin(values: list[float], most: int = 10) -> list[float]:
 
 
 # ---- entry point ---------------------------------------------------------------------------------
-def analyze(run_dir: str | Path, *, episodes: int = 8, states: str | Path | None = None) -> Analysis:
-    """Analyze a run folder: training records + the evaluation export (evaluates first if there is none)."""
+def analyze(
+    run_dir: str | Path,
+    *,
+    episodes: int = 8,
+    states: str | Path | None = None,
+    backend: str = "cpu",
+    device: str = "cpu",
+) -> Analysis:
+    """Analyze a run folder: training records + the evaluation export (evaluates first if there is none).
+
+    backend, device: the physics of that evaluation (the run's own, so that a Warp run is judged on Warp);
+    the analysis itself replays the exported states on native MuJoCo, whatever ran them."""
     from synth_reward.train.evaluate import read_manifest
 
     run_dir = Path(run_dir)
@@ -593,7 +603,7 @@ def analyze(run_dir: str | Path, *, episodes: int = 8, states: str | Path | None
     task = run_task(manifest)
     states_path = Path(states) if states else run_dir / EVAL_DIR / "states.npz"
     if not states_path.exists():
-        result: EvalResult = evaluate(run_dir, episodes)
+        result: EvalResult = evaluate(run_dir, episodes, backend=backend, device=device)
         states_path = Path(result.states_file or states_path)
     data = load_npz(states_path)
     records = read_records(run_dir)

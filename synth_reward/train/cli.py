@@ -289,11 +289,15 @@ def analyze_command(
     run_dir: Annotated[Path, typer.Argument(help="A training run folder (evaluated first if it has no eval).")],
     episodes: Annotated[int, typer.Option("--episodes", min=1, help="Episodes to evaluate when there is no eval.")] = 8,
     json_output: Annotated[bool, typer.Option("--json", help="Print the structured analysis as JSON.")] = False,
+    backend: BackendOption = None,
+    device: DeviceOption = None,
 ) -> None:
     """Reward reflection and failure analysis of a run, as compact text (or JSON)."""
+    from synth_reward.envs.backend import choose_backend
     from synth_reward.train.analyzer import analyze
 
-    analysis = analyze(run_dir, episodes=episodes)
+    backend, device = choose_backend(backend, device)
+    analysis = analyze(run_dir, episodes=episodes, backend=backend, device=device)
     if json_output:
         print(analysis.model_dump_json(indent=2))
     else:

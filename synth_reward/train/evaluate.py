@@ -75,6 +75,9 @@ class EvalResult(BaseModel):
     length_mean: float
     seed: int
     seconds: float
+    backend: str = "cpu"
+    """The physics the episodes ran on (cpu or warp; records written before it was kept: cpu)."""
+    device: str = "cpu"
     states_file: str | None = None
     videos: list[str] = Field(default_factory=list)
     per_episode: list[EpisodeSummary]
@@ -439,6 +442,8 @@ def evaluate(
         length_mean=float(np.mean([x.length for x in s])),
         seed=seed,
         seconds=time.perf_counter() - start,
+        backend=backend,
+        device=device,
         states_file=str(export_states or states),
         videos=videos,
         per_episode=s,
