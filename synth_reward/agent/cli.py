@@ -152,8 +152,6 @@ def run_command(
     from synth_reward.agent.loop import Loop, settings_for
     from synth_reward.agent.store import RunStore, check_writable
 
-    if search not in ("halving", "full"):
-        raise UsageError(f"--search must be halving or full, got {search!r}")
     if backend is not None or device is not None:
         from synth_reward.envs.backend import choose_backend
 
@@ -198,7 +196,6 @@ def resume_command(
 
     from synth_reward.agent.loop import Loop, RunSettings
     from synth_reward.agent.store import RunStore
-    from synth_reward.errors import UsageError
 
     store = RunStore.open(run, out)
     try:

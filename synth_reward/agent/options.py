@@ -6,9 +6,24 @@ declares `samples: Samples = 3` and both commands accept and check the same valu
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
+
+from synth_reward.errors import UsageError
+
+
+def one_of(option: str, *names: str) -> Callable[[str], str]:
+    """A typer callback that accepts only `names` for `option` (one line and exit status 2 otherwise)."""
+
+    def check(value: str) -> str:
+        if value not in names:
+            raise UsageError(f"{option} must be {' or '.join(names)}, got {value!r}")
+        return value
+
+    return check
+
 
 Samples = Annotated[int, typer.Option("--samples", "-k", min=1, help="Reward candidates per iteration (K).")]
 Iterations = Annotated[int, typer.Option("--iterations", "-i", min=1, help="Design-train-analyze rounds (I).")]
@@ -35,6 +50,7 @@ Search = Annotated[
     str,
     typer.Option(
         "--search",
+        callback=one_of("--search", "halving", "full"),
         help="halving: successive halving over each iteration's candidates; full: every candidate trains "
         "--steps (Eureka's protocol).",
     ),

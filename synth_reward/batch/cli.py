@@ -24,6 +24,7 @@ from synth_reward.agent.options import (
     Steps,
     TargetSuccess,
     Video,
+    one_of,
 )
 from synth_reward.errors import UsageError
 from synth_reward.output import make_console, print_json
@@ -36,7 +37,14 @@ def batch_command(
         str | None, typer.Argument(help="A built-in suite (`synth-reward tasks`) or a suite YAML file.")
     ] = None,
     tasks: Annotated[str | None, typer.Option("--tasks", help="Only these task ids, comma-separated.")] = None,
-    executor: Annotated[str, typer.Option("--executor", help="local (processes on this machine) or ray.")] = "local",
+    executor: Annotated[
+        str,
+        typer.Option(
+            "--executor",
+            callback=one_of("--executor", "local", "ray"),
+            help="local (processes on this machine) or ray.",
+        ),
+    ] = "local",
     workers: Annotated[
         int | None,
         typer.Option("--workers", min=1, help="Runs at once (default: this machine's cores / --cpus-per-run)."),
@@ -94,10 +102,6 @@ def batch_command(
         console.print(f"resuming batch {record.batch_id}: {len(batch.units())} unfinished runs", highlight=False)
     else:
         assert suite is not None
-        if executor not in ("local", "ray"):
-            raise UsageError(f"--executor must be local or ray, got {executor!r}")
-        if search not in ("halving", "full"):
-            raise UsageError(f"--search must be halving or full, got {search!r}")
         from synth_reward.agent.loop import settings_for
         from synth_reward.batch.executors import default_workers
 
