@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import torch
 
-pytest.importorskip("mujoco_warp", reason='the gpu extra is not installed: pip install -e ".[dev,gpu]"')
+mujoco_warp = pytest.importorskip("mujoco_warp", reason='the gpu extra is not installed: pip install -e ".[dev,gpu]"')
 
 from synth_reward.envs import list_morphologies  # noqa: E402
 from synth_reward.envs.batched import BatchedEnv  # noqa: E402
@@ -143,6 +143,52 @@ def test_overflow_is_an_error_naming_the_setting(warp_compiled: None) -> None:
                 backend.step(torch.zeros(2, wm.model.nu))
     finally:
         backend.close()
+
+
+def test_solver_iteration_limit_is_not_an_overflow(warp_compiled: None) -> None:
+    """The solver's own flags (iteration and line-search limits) leave the run going, as in MuJoCo."""
+    import copy
+
+    wm = warp_model("humanoid")
+    model = copy.deepcopy(wm.model)
+    model.opt.iterations = model.opt.ls_iterations = 1  # every step hits both limits
+    backend = WarpBackend(dataclasses.replace(wm, model=model), 2, 5, "cpu")
+    try:
+        for _ in range(3):
+            backend.step(torch.full((2, model.nu), 0.3))
+        assert int(backend._overflow.max()) & int(mujoco_warp.OverflowType.ITERATIONS)  # the flag is set
+        assert np.isfinite(backend.snapshot(torch.float32).packed.numpy()).all()
+    finally:
+        backend.close()
+
+
+def test_captured_step_replays_exactly_as_the_eager_step(warp_compiled: None) -> None:
+    """The env step captured as a graph (Warp 1.19 captures on its CPU device too) gives the eager step's
+    states, through a masked reset and a checkpoint reload after the capture."""
+    wm = warp_model("hopper")
+    saved = None
+
+    def states(graph: bool) -> torch.Tensor:
+        nonlocal saved
+        backend = WarpBackend(wm, 4, 4, "cpu", graph=graph)
+        rng, out = np.random.default_rng(1), []
+        for i in range(30):
+            backend.step(torch.as_tensor(rng.uniform(-1, 1, (4, wm.model.nu)), dtype=torch.float32))
+            if i == 5:
+                saved = saved or backend.state_dict()
+            if i == 10:
+                backend.set_state(
+                    np.array([0, 3]), np.tile(wm.model.qpos0, (2, 1)) + 0.02, np.full((2, wm.model.nv), 0.1)
+                )
+            if i == 20:
+                backend.load_state_dict(saved)
+            out.append(backend.snapshot(torch.float32).packed.clone())
+        assert (backend._graph is not None) == graph
+        backend.close()
+        return torch.stack(out)
+
+    eager = states(False)
+    assert torch.equal(states(True), eager)
 
 
 def test_unsupported_model_feature_is_a_usage_error(warp_compiled: None) -> None:

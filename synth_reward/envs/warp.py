@@ -11,8 +11,12 @@ backend is made). The model is the morphology's, converted where MuJoCo Warp can
 - **One env step** is frame_skip `mujoco_warp.step` calls and `rne_postconstraint` (contact
   forces, cfrc_ext, after the step as Gymnasium v5 fills them). On CUDA the whole sequence is
   captured once as a CUDA graph and relaunched each step, and torch runs on Warp's stream
-  (`torch.cuda.set_stream(wp.stream_to_torch(...))`, as mjlab shares one stream), so the
-  policy, the reward and the physics are ordered on one stream with no synchronisation.
+  (`torch.cuda.set_stream(wp.stream_to_torch(...))`; mjlab instead wraps its writes in
+  `torch.cuda.stream(ExternalStream(...))`), so the policy, the reward and the physics are
+  ordered on one stream with no synchronisation. MuJoCo Warp's solver loop is a conditional
+  graph node: where the CUDA driver or toolkit is older than 12.4, or the device has no
+  memory pool (mjlab's test), the step runs eagerly and one line says so. Warp 1.19 captures
+  on its CPU device too, which is how the tests check the captured step against the eager one.
   Contact forces are always computed (lazy_contact_forces is a CPU-backend saving: here they
   cost one short kernel sequence, not a pass of the thread pool).
 - **Masked resets.** `set_state` resets the listed worlds (`reset_data` with a world mask), sets
@@ -26,7 +30,9 @@ backend is made). The model is the morphology's, converted where MuJoCo Warp can
   episode ends and the other worlds go on.
 - **Overflow.** A world that needs more constraint rows than njmax, or a batch that needs more
   contacts than the pool holds, stops the run with an error naming the morphology's
-  `warp: njmax / nconmax` setting: MuJoCo Warp would drop the excess silently.
+  `warp: njmax / nconmax` setting: MuJoCo Warp would drop the excess silently. The solver's
+  own flags (its iteration or line-search limit reached) are not overflows: MuJoCo goes on
+  after them, and so does this backend.
 - **First use.** Warp compiles its kernels on first use (about a minute on Warp's CPU device)
   and caches them (`WARP_CACHE_PATH`, default ~/.cache/warp); one line says so beforehand.
 """
@@ -56,6 +62,7 @@ _LEADING = ("time", "qpos", "qvel")
 _DERIVED = tuple(f for f in RAW_FIELDS if f not in _LEADING)
 _INTEGRATION = int(mujoco.mjtState.mjSTATE_INTEGRATION)
 _announced = False
+_graph_note_said = False
 
 
 def warp_installed() -> bool:
@@ -98,8 +105,9 @@ def compile_kernels(morphology: str, device: str) -> str:
     from synth_reward.envs.warp_model import warp_model
 
     wm = warp_model(morphology)
-    backend = WarpBackend(wm, 1, 1, device, cuda_graph=False)
-    backend.step(torch.zeros(1, wm.model.nu, device=backend.device))
+    backend = WarpBackend(wm, 1, 1, device)  # on CUDA: the eager step, then the graph's capture and launch
+    for _ in range(2):
+        backend.step(torch.zeros(1, wm.model.nu, device=backend.device))
     backend.load_state_dict(backend.state_dict())  # (get_state, set_state)
     backend.close()
     return str(Path(backend._wp.config.kernel_cache_dir).parent)
@@ -115,8 +123,10 @@ class WarpBackend:
         frame_skip: int,
         device: str = "cuda",
         lazy_contact_forces: bool = False,
-        cuda_graph: bool = True,
+        graph: bool | None = None,
     ) -> None:
+        """graph: capture the env step as a graph and relaunch it. None: on CUDA where it is supported;
+        True: also on Warp's CPU device (tests compare it with the eager step); False: never."""
         wp, mjw = _import_warp()
         self._wp, self._mjw = wp, mjw
         model = warp_model.model
@@ -149,6 +159,8 @@ class WarpBackend:
         self._qpos, self._qvel = wp.to_torch(d.qpos), wp.to_torch(d.qvel)
         self._qacc, self._ctrl = wp.to_torch(d.qacc), wp.to_torch(d.ctrl)
         self._overflow = wp.to_torch(d.overflow)
+        solver_flags = int(mjw.OverflowType.ITERATIONS | mjw.OverflowType.LS_ITERATIONS)
+        self._capacity_bits = ~solver_flags  # (every other flag says an array was too small)
         # torch views (N, size) of every field a snapshot holds, in State's packed order
         probe = mujoco.MjData(model)
         self._spec: dict[str, tuple[int, tuple[int, ...]]] = {}
@@ -162,7 +174,7 @@ class WarpBackend:
         self._derived = self._views[len(_LEADING) :]
         self._is_cuda = self._wp_device.is_cuda
         self._graph: Any = None
-        self._use_graph = cuda_graph and self._is_cuda
+        self._use_graph = self._is_cuda and _graphs_supported(wp, self._wp_device) if graph is None else graph
         if self._is_cuda:  # torch on Warp's stream: one stream orders physics, policy and reward
             torch.cuda.set_stream(wp.stream_to_torch(self._wp_device))
         self._unstable = np.zeros(num_envs, dtype=bool)
@@ -196,10 +208,9 @@ class WarpBackend:
             else:
                 self._physics()
                 if self._use_graph:  # kernels are loaded now: capture the sequence for the next steps
-                    with wp.ScopedCapture(device=self._wp_device) as capture:
-                        self._physics()
-                    self._graph = capture.graph
-        flags = torch.stack((self._overflow != 0, self._blown_up())).cpu().numpy()  # (one copy to the host)
+                    self._graph = self._capture()
+        overflow = (self._overflow & self._capacity_bits) != 0
+        flags = torch.stack((overflow, self._blown_up())).cpu().numpy()  # (one copy to the host)
         if flags[0].any():
             self._raise_overflow()
         np.copyto(self._unstable, flags[1])
@@ -209,13 +220,26 @@ class WarpBackend:
         if self._unstable.any():  # as MuJoCo resets blown-up data: the model's defaults, finite again
             self._reset_worlds(np.flatnonzero(self._unstable), None, None)
 
+    def _capture(self) -> Any:
+        """Record one env step (`_physics`) as a graph; nothing runs while it is recorded."""
+        import gc
+
+        gc.disable()  # (a Warp graph freed by the collector mid-capture would be recorded into this one: mjlab)
+        try:
+            with self._wp.ScopedCapture(device=self._wp_device, force_module_load=False) as capture:
+                self._physics()
+        finally:
+            gc.enable()
+        return capture.graph
+
     def _raise_overflow(self) -> None:
         types = self._mjw.OverflowType
-        bits = int(np.bitwise_or.reduce(self._overflow.cpu().numpy()))
-        if bits & int(types.NEFC):
+        bits = int(np.bitwise_or.reduce(self._overflow.cpu().numpy())) & self._capacity_bits
+        if bits & int(types.NEFC | types.NJMAX_NNZ):
             need = int(wp_max(self._d.nefc))
             raise SynthRewardError(
-                f"MuJoCo Warp ran out of constraint rows: a world needed {need}, njmax is {self.njmax}; raise the "
+                f"MuJoCo Warp ran out of constraint rows (flags {bits:#x}): a world needed {need}, njmax is "
+                f"{self.njmax}; raise the "
                 f"morphology's `warp: njmax` (morphologies.yaml, or the file in SYNTH_REWARD_MORPHOLOGIES)"
             )
         need = int(wp_max(self._d.nacon))
@@ -301,6 +325,21 @@ class WarpBackend:
 
     def close(self) -> None:
         self._closed, self._graph = True, None
+
+
+def _graphs_supported(wp: Any, device: Any) -> bool:
+    """Whether MuJoCo Warp's step can be captured on this CUDA device (mjlab's test), else one line, once."""
+    global _graph_note_said
+    ok = bool(wp.is_mempool_enabled(device)) and bool(wp.is_conditional_graph_supported())
+    if not ok and not _graph_note_said:
+        _graph_note_said = True
+        print(
+            f"MuJoCo Warp: no CUDA graph on {device} (it needs CUDA driver and toolkit 12.4+ and the device's "
+            "memory pool); each step launches its kernels one by one, which is slower",
+            file=sys.stderr,
+            flush=True,
+        )
+    return ok
 
 
 def wp_max(array: Any) -> int:
