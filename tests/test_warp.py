@@ -166,16 +166,14 @@ def test_captured_step_replays_exactly_as_the_eager_step(warp_compiled: None) ->
     """The env step captured as a graph (Warp 1.19 captures on its CPU device too) gives the eager step's
     states, through a masked reset and a checkpoint reload after the capture."""
     wm = warp_model("hopper")
-    saved = None
 
     def states(graph: bool) -> torch.Tensor:
-        nonlocal saved
         backend = WarpBackend(wm, 4, 4, "cpu", graph=graph)
-        rng, out = np.random.default_rng(1), []
+        rng, out, saved = np.random.default_rng(1), [], {}
         for i in range(30):
             backend.step(torch.as_tensor(rng.uniform(-1, 1, (4, wm.model.nu)), dtype=torch.float32))
             if i == 5:
-                saved = saved or backend.state_dict()
+                saved = backend.state_dict()
             if i == 10:
                 backend.set_state(
                     np.array([0, 3]), np.tile(wm.model.qpos0, (2, 1)) + 0.02, np.full((2, wm.model.nv), 0.1)

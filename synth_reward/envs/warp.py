@@ -174,7 +174,7 @@ class WarpBackend:
         self._derived = self._views[len(_LEADING) :]
         self._is_cuda = self._wp_device.is_cuda
         self._graph: Any = None
-        self._use_graph = self._is_cuda and _graphs_supported(wp, self._wp_device) if graph is None else graph
+        self._use_graph = (self._is_cuda and _graphs_supported(wp, self._wp_device)) if graph is None else graph
         if self._is_cuda:  # torch on Warp's stream: one stream orders physics, policy and reward
             torch.cuda.set_stream(wp.stream_to_torch(self._wp_device))
         self._unstable = np.zeros(num_envs, dtype=bool)
