@@ -17,6 +17,7 @@ the row says `resumed`).
 
     python benchmarks/bench_search.py --tasks humanoid/kneel --iterations 1
     python benchmarks/bench_search.py            # the five tasks of the time-to-skill issue, I = 2, 1.2 M
+    python benchmarks/bench_search.py --tasks humanoid/arms_up --protocols eureka   # one side of one task
 """
 
 from __future__ import annotations
@@ -96,11 +97,18 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=3)
     parser.add_argument("--iterations", type=int, default=2)
     parser.add_argument("--out", default="runs/bench_search")
+    parser.add_argument(
+        "--protocols",
+        nargs="+",
+        default=["halving", "eureka"],
+        choices=["halving", "eureka"],
+        help="run only these sides of each task (default: both; the ratio needs both)",
+    )
     args = parser.parse_args()
     print(f"processor: {cpu_name()}; K={args.samples} I={args.iterations} steps={args.steps}", flush=True)
     rows = []
     for task in args.tasks:
-        for protocol in ("halving", "eureka"):
+        for protocol in args.protocols:
             row = one(task, protocol, args)
             rows.append(row)
             print(json.dumps(row), flush=True)
@@ -109,7 +117,15 @@ def main() -> None:
         f" {'minutes h / e':>14}"
     )
     for task in args.tasks:
-        h, e = (next(r for r in rows if r["task"] == task and r["protocol"] == p) for p in ("halving", "eureka"))
+        h, e = (
+            next((r for r in rows if r["task"] == task and r["protocol"] == p), None) for p in ("halving", "eureka")
+        )
+        if h is None or e is None:
+            side = h or e
+            print(
+                f"{task:<20} {side['protocol']} only: {side.get('env_steps', 0):,} steps, success {side.get('success')}"
+            )
+            continue
         if "error" in h or "error" in e:
             print(f"{task:<20} error: {h.get('error') or e.get('error')}")
             continue
